@@ -1,0 +1,113 @@
+// rill/detail/crc32c.hpp: CRC-32C (Castagnoli, reflected polynomial 0x82F63B78).
+//
+// Two implementations with identical results:
+//  - crc32c_portable: slicing-by-8 over tables built at compile time; any CPU.
+//  - crc32c_hardware: the SSE4.2 `crc32` instruction, 8 bytes per instruction; x86-64 only,
+//    compiled with a function-level target attribute so the library itself needs no -msse4.2.
+// `rill::crc32c` picks the hardware path when the CPU reports SSE4.2 (checked once, at the
+// first call), the portable one otherwise. Both are checked against the standard vectors in
+// tests/crc32c_test.cpp (CRC-32C of "123456789" is 0xE3069283).
+//
+// Thread-safety: pure functions; safe from any thread.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <nmmintrin.h>
+#define RILL_HAVE_CRC32C_HW 1
+#else
+#define RILL_HAVE_CRC32C_HW 0
+#endif
+
+namespace rill::detail {
+
+inline constexpr std::uint32_t kCrc32cPoly = 0x82F63B78u;  // reflected 0x1EDC6F41
+
+// tables[k][b]: CRC of byte b followed by k zero bytes; slicing-by-8 folds 8 input bytes
+// per step with 8 lookups instead of 8 dependent shifts.
+constexpr std::array<std::array<std::uint32_t, 256>, 8> make_crc32c_tables() {
+  std::array<std::array<std::uint32_t, 256>, 8> t{};
+  for (std::uint32_t b = 0; b < 256; ++b) {
+    std::uint32_t c = b;
+    for (int i = 0; i < 8; ++i) c = (c >> 1) ^ ((c & 1u) ? kCrc32cPoly : 0u);
+    t[0][b] = c;
+  }
+  for (std::size_t k = 1; k < 8; ++k) {
+    for (std::uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFu];
+  }
+  return t;
+}
+inline constexpr auto kCrc32cTables = make_crc32c_tables();
+
+// Continues a CRC: `crc` is the value returned for the preceding bytes (0 to start).
+inline std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  const auto& t = kCrc32cTables;
+  std::uint32_t c = ~crc;
+  while (n >= 8) {
+    std::uint32_t lo = static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
+                       (static_cast<std::uint32_t>(p[2]) << 16) |
+                       (static_cast<std::uint32_t>(p[3]) << 24);
+    std::uint32_t hi = static_cast<std::uint32_t>(p[4]) | (static_cast<std::uint32_t>(p[5]) << 8) |
+                       (static_cast<std::uint32_t>(p[6]) << 16) |
+                       (static_cast<std::uint32_t>(p[7]) << 24);
+    lo ^= c;
+    c = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^
+        t[3][hi & 0xFFu] ^ t[2][(hi >> 8) & 0xFFu] ^ t[1][(hi >> 16) & 0xFFu] ^ t[0][hi >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n-- > 0) c = (c >> 8) ^ t[0][(c ^ *p++) & 0xFFu];
+  return ~c;
+}
+
+#if RILL_HAVE_CRC32C_HW
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(
+    std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint64_t c = ~crc;
+  while (n >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);  // unaligned-safe; compiles to one load
+    c = _mm_crc32_u64(c, word);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+
+inline bool crc32c_hardware_available() noexcept {
+  static const bool available = __builtin_cpu_supports("sse4.2");
+  return available;
+}
+#else
+inline std::uint32_t crc32c_hardware(std::uint32_t crc, const void* data,
+                                     std::size_t n) noexcept {
+  return crc32c_portable(crc, data, n);
+}
+inline bool crc32c_hardware_available() noexcept { return false; }
+#endif
+
+// Continues a CRC with the fastest implementation this CPU has.
+inline std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  return crc32c_hardware_available() ? crc32c_hardware(crc, data, n)
+                                     : crc32c_portable(crc, data, n);
+}
+
+}  // namespace rill::detail
+
+namespace rill {
+
+// CRC-32C of `n` bytes at `data`. Cost: about one cycle per 3 bytes with SSE4.2, about one per
+// byte without.
+inline std::uint32_t crc32c(const void* data, std::size_t n) noexcept {
+  return detail::crc32c_extend(0, data, n);
+}
+
+}  // namespace rill

@@ -1,0 +1,226 @@
+// rill/detail/mmap_file.hpp: thin RAII wrappers over POSIX files and memory mappings.
+//
+// Nothing here has a public meaning; the storage layer uses it to keep segment and index files
+// mapped. Every failing system call becomes a rill::Error naming the call, the path and
+// strerror(errno), so a caller can tell "disk full" from "permission denied" from a bug.
+//
+// Thread-safety: File and Mapping are single-owner handles; the bytes they map are shared and
+// their synchronisation is the caller's business.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "rill/result.hpp"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14+; older kernels answer EINVAL and we do without
+#endif
+
+namespace rill::detail {
+
+// Maps errno of a failed call to an ErrorCode: running out of room is kNoSpace, so callers and
+// tests can tell a full disk (or a file-size limit) from other I/O failures.
+inline ErrorCode errno_code(int err) noexcept {
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return ErrorCode::kNoSpace;
+    case ENOENT:
+      return ErrorCode::kNotFound;
+    case EEXIST:
+      return ErrorCode::kAlreadyExists;
+    default:
+      return ErrorCode::kIoError;
+  }
+}
+
+inline Unexpected sys_error(const char* call, const std::string& path, int err) {
+  std::string msg(call);
+  msg += "(";
+  msg += path;
+  msg += "): ";
+  msg += std::strerror(err);
+  return fail(errno_code(err), std::move(msg));
+}
+
+// An open file descriptor, closed on destruction.
+class File {
+ public:
+  File() = default;
+  File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  File(File&& o) noexcept : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)) {}
+  File& operator=(File&& o) noexcept {
+    if (this != &o) {
+      close();
+      fd_ = std::exchange(o.fd_, -1);
+      path_ = std::move(o.path_);
+    }
+    return *this;
+  }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+  ~File() { close(); }
+
+  // Opens `path` with open(2) flags; O_CLOEXEC is always added.
+  static Result<File> open(const std::string& path, int flags, mode_t mode = 0644) {
+    int fd;
+    do {
+      fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return sys_error("open", path, errno);
+    return File(fd, path);
+  }
+
+  bool valid() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+  const std::string& path() const noexcept { return path_; }
+
+  Result<std::uint64_t> size() const {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return sys_error("fstat", path_, errno);
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  // Reserves disk blocks for [0, bytes) and extends the file to `bytes`, so later writes
+  // through a mapping cannot fail for lack of space (which would be a SIGBUS, not an error).
+  Result<void> allocate(std::uint64_t bytes) {
+    int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(bytes));
+    if (rc != 0) return sys_error("posix_fallocate", path_, rc);
+    return {};
+  }
+
+  Result<void> truncate(std::uint64_t bytes) {
+    if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+      return sys_error("ftruncate", path_, errno);
+    }
+    return {};
+  }
+
+  Result<void> sync_data() {
+    if (::fdatasync(fd_) != 0) return sys_error("fdatasync", path_, errno);
+    return {};
+  }
+
+  Result<void> pwrite_all(const void* data, std::size_t n, std::uint64_t pos) {
+    const auto* p = static_cast<const char*>(data);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd_, p, n, static_cast<off_t>(pos));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return sys_error("pwrite", path_, errno);
+      }
+      p += w;
+      n -= static_cast<std::size_t>(w);
+      pos += static_cast<std::uint64_t>(w);
+    }
+    return {};
+  }
+
+  void close() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+// A memory mapping, unmapped on destruction. Either of a file (MAP_SHARED: writes go to the
+// page cache and survive the process) or anonymous (in-memory logs).
+class Mapping {
+ public:
+  Mapping() = default;
+  Mapping(Mapping&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  Mapping& operator=(Mapping&& o) noexcept {
+    if (this != &o) {
+      reset();
+      data_ = std::exchange(o.data_, nullptr);
+      size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+  }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() { reset(); }
+
+  // Maps `size` bytes of `file` from position 0. The mapping may extend past the file's end;
+  // touching pages wholly past the end raises SIGBUS, so callers never read beyond what they
+  // have published.
+  static Result<Mapping> map_file(const File& file, std::size_t size, bool writable) {
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    void* p = ::mmap(nullptr, size, prot, MAP_SHARED, file.fd(), 0);
+    if (p == MAP_FAILED) return sys_error("mmap", file.path(), errno);
+    return Mapping(static_cast<std::byte*>(p), size);
+  }
+
+  // Zero-filled private memory of `size` bytes, committed lazily by the kernel.
+  static Result<Mapping> map_anonymous(std::size_t size) {
+    void* p =
+        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+               -1, 0);
+    if (p == MAP_FAILED) return sys_error("mmap", "<anonymous>", errno);
+    return Mapping(static_cast<std::byte*>(p), size);
+  }
+
+  std::byte* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+  // Writes dirty pages of [from, to) back to the file and waits (MS_SYNC).
+  Result<void> sync(std::size_t from, std::size_t to) const {
+    if (to <= from) return {};
+    const std::size_t page = page_size();
+    const std::size_t start = from & ~(page - 1);
+    if (::msync(data_ + start, to - start, MS_SYNC) != 0) return sys_error("msync", "", errno);
+    return {};
+  }
+
+  // Faults in [from, to) as writable without changing its contents, so the writer's first
+  // store to each page costs no page fault. Returns false where the kernel lacks
+  // MADV_POPULATE_WRITE (before Linux 5.14).
+  bool populate(std::size_t from, std::size_t to) const noexcept {
+    const std::size_t page = page_size();
+    from &= ~(page - 1);
+    if (to > size_) to = size_;
+    if (to <= from) return true;
+    return ::madvise(data_ + from, to - from, MADV_POPULATE_WRITE) == 0;
+  }
+
+  static std::size_t page_size() noexcept {
+    static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+  }
+
+ private:
+  Mapping(std::byte* data, std::size_t size) : data_(data), size_(size) {}
+  void reset() noexcept {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = nullptr;
+    size_ = 0;
+  }
+
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// fsync of a directory, so that a created, renamed or removed entry is itself durable.
+inline Result<void> sync_directory(const std::string& dir) {
+  auto f = File::open(dir, O_RDONLY | O_DIRECTORY);
+  if (!f) return fail(std::move(f).error());
+  if (::fsync(f->fd()) != 0) return sys_error("fsync", dir, errno);
+  return {};
+}
+
+}  // namespace rill::detail

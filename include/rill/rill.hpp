@@ -1,0 +1,21 @@
+// rill/rill.hpp: the one header users include.
+//
+// rill gives an application Kafka-style pub/sub streaming inside its own process: topics of
+// partitions, each an append-only log in memory-mapped segment files. Layers:
+//   rill/result.hpp, rill/clock.hpp   errors as values; where time comes from
+//   rill/storage/                     the partition log (segments, indexes, recovery, retention)
+//   rill/detail/                      no public meaning: mmap, CRC-32C, futex
+#pragma once
+
+#include "rill/clock.hpp"
+#include "rill/result.hpp"
+#include "rill/detail/crc32c.hpp"
+#include "rill/storage/log.hpp"
+#include "rill/storage/log_format.hpp"
+#include "rill/storage/record.hpp"
+#include "rill/storage/segment.hpp"
+
+// The library's version, as in CMake's project().
+#define RILL_VERSION_MAJOR 0
+#define RILL_VERSION_MINOR 1
+#define RILL_VERSION_PATCH 0

@@ -1,0 +1,899 @@
+// rill/storage/log.hpp: the partition log. An untyped, append-only sequence of records with
+// dense offsets from 0, kept in segment files in one directory (or in anonymous memory).
+//
+//   auto log = rill::storage::Log::open("data/orders-0", {});
+//   auto at = (*log)->append({.key = "k", .value = "v"});      // at->offset == 0
+//   auto batch = (*log)->read(0, 100);                          // views into the mapping
+//   for (const auto& r : *batch) use(r.offset(), r.value());
+//
+// Thread-safety: thread-safe. Any number of threads may append and read at once. Appenders
+// serialise on one mutex; readers never take it: they see records through release/acquire
+// publication of the end offset, and take a separate, briefly held mutex only to look up a
+// segment they do not already hold.
+//
+// Costs: append is one lock, one memcpy of the frame, one CRC-32C, a few stores; no system
+// call unless the segment rolls or the durability policy syncs. Reads are zero-copy. A
+// background thread per log faults in pages ahead of the appender, syncs on an interval policy
+// and applies retention.
+//
+// Files: "<base offset, 20 digits>.log", ".index", ".timeindex" per segment and a ".lock"
+// held with flock(2) while the log is open, so two writers can never share a directory.
+#pragma once
+
+#include <sys/file.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "rill/clock.hpp"
+#include "rill/detail/futex.hpp"
+#include "rill/detail/mmap_file.hpp"
+#include "rill/result.hpp"
+#include "rill/storage/log_format.hpp"
+#include "rill/storage/record.hpp"
+#include "rill/storage/segment.hpp"
+
+namespace rill::storage {
+
+// When appended records are forced to stable storage. Every mode survives a crash of the
+// process (the kernel keeps the mapped pages); only a sync survives a power loss or a kernel
+// crash. Kafka's equivalents: flush.messages and flush.ms.
+struct Durability {
+  enum class Mode { kOsCache, kEveryRecords, kInterval, kEveryAppend };
+  Mode mode = Mode::kOsCache;
+  std::uint64_t every_records = 0;  // kEveryRecords: sync after this many appended records
+  std::int64_t interval_ms = 0;     // kInterval: sync dirty data at least this often
+
+  static Durability os_cache() { return {}; }
+  static Durability every(std::uint64_t records) { return {Mode::kEveryRecords, records, 0}; }
+  static Durability interval(std::int64_t ms) { return {Mode::kInterval, 0, ms}; }
+  static Durability every_append() { return {Mode::kEveryAppend, 0, 0}; }
+};
+
+struct LogConfig {
+  // A segment file's size: it is preallocated to this and rolled when the next frame does
+  // not fit. Kafka: segment.bytes.
+  std::size_t segment_bytes = 64u << 20;
+  // Roll a segment this long after its first record, even if not full; <= 0: never.
+  // Kafka: segment.ms.
+  std::int64_t segment_ms = 7LL * 24 * 3600 * 1000;
+  // Largest frame (40-byte header + key + value + headers). Kafka: max.message.bytes.
+  std::size_t max_record_bytes = 1u << 20;
+  // Log bytes between two entries of the sparse indexes. Kafka: index.interval.bytes.
+  std::size_t index_interval_bytes = 4096;
+  // Delete the oldest segments while the rest still hold at least this many bytes; < 0: no
+  // limit. Kafka: retention.bytes.
+  std::int64_t retention_bytes = -1;
+  // Delete segments whose newest timestamp is older than this; < 0: keep forever.
+  // Kafka: retention.ms.
+  std::int64_t retention_ms = -1;
+  Durability durability{};
+  // Check every frame's CRC on read, not only at recovery (catches damage to sealed
+  // segments at the price of one CRC pass over what is read).
+  bool verify_checksums = true;
+  // Check every frame of every segment on open, not only the active segment and the tails.
+  bool verify_all_on_open = false;
+  // Fault in pages this far ahead of the appender on a background thread; 0 turns it off.
+  std::size_t prefault_bytes = 4u << 20;
+  // Where timestamps, roll age and retention age come from.
+  std::shared_ptr<Clock> clock;
+};
+
+// What recovery found on open. A crash of the appending process leaves at most a frame
+// that was never completed; damage (flipped bits, a torn page after power loss, a truncated
+// or extended file) is cut off at the first bad frame, and everything from there on is
+// dropped and counted here.
+struct RecoveryReport {
+  std::uint64_t dropped_records = 0;  // frames after the cut that still parsed (best effort)
+  std::uint64_t dropped_bytes = 0;    // non-zero bytes discarded, in all files
+  std::int64_t truncated_at = -1;     // first dropped offset, -1 when nothing was dropped
+  std::uint32_t segments_deleted = 0;
+  std::uint32_t indexes_rebuilt = 0;
+  std::string detail;                 // what was wrong, where; empty when clean
+  bool clean() const noexcept { return dropped_bytes == 0 && segments_deleted == 0; }
+};
+
+// Offsets and timestamp of an append.
+struct AppendInfo {
+  std::int64_t offset = 0;        // of the first (or only) record
+  std::int64_t count = 0;         // records appended
+  std::int64_t timestamp_ms = 0;  // the log's time, given to records that had none
+};
+
+struct RetentionReport {
+  std::uint32_t segments_deleted = 0;
+  std::uint64_t bytes_deleted = 0;
+  std::int64_t start_offset = 0;  // the log's first offset afterwards
+};
+
+// Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
+// batch for the next read (Log::read_into) allocates nothing once it has grown.
+class RecordBatch {
+ public:
+  using const_iterator = std::vector<RecordView>::const_iterator;
+  const_iterator begin() const noexcept { return records_.begin(); }
+  const_iterator end() const noexcept { return records_.end(); }
+  std::size_t size() const noexcept { return records_.size(); }
+  bool empty() const noexcept { return records_.empty(); }
+  const RecordView& operator[](std::size_t i) const noexcept { return records_[i]; }
+  // The offset to read next: after the last record, or the requested one when empty.
+  std::int64_t next_offset() const noexcept { return next_offset_; }
+
+ private:
+  friend class Log;
+  std::vector<RecordView> records_;
+  std::shared_ptr<const Segment> segment_;
+  std::int64_t next_offset_ = 0;
+  std::uint64_t next_position_ = 0;
+};
+
+class Log {
+ public:
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+  ~Log() { close(); }
+
+  // Opens the log in `dir`, creating the directory and a first segment if needed, and
+  // recovers it (see RecoveryReport). Errors: kLocked when another Log (in this or another
+  // process) has the directory open; kInvalidArgument for a bad config; kIoError / kNoSpace
+  // from the file system; kCorruption when a file is not a rill segment at all.
+  static Result<std::unique_ptr<Log>> open(const std::string& dir, LogConfig config = {}) {
+    RILL_TRY(validate(config));
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return fail(ErrorCode::kIoError, "create_directories(" + dir + "): " + ec.message());
+    std::unique_ptr<Log> log(new Log(dir, std::move(config)));
+    RILL_TRY(log->lock_directory());
+    RILL_TRY(log->recover());
+    log->start_worker();
+    return log;
+  }
+
+  // A log in anonymous memory: the same code, no files; gone when closed.
+  static Result<std::unique_ptr<Log>> open_in_memory(LogConfig config = {}) {
+    RILL_TRY(validate(config));
+    std::unique_ptr<Log> log(new Log(std::string(), std::move(config)));
+    auto seg = Segment::create(std::string(), 0, log->clock_->now_ms(), log->layout());
+    if (!seg) return fail(std::move(seg).error());
+    log->install_recovered({*seg}, 0);
+    log->start_worker();
+    return log;
+  }
+
+  // --- appending ---
+
+  // Appends one record and returns its offset. The record is readable by every thread as soon
+  // as this returns (earlier, in fact). Errors, after which the log is unchanged:
+  // kRecordTooLarge, kInvalidArgument (a negative timestamp other than kNoTimestamp),
+  // kNoSpace / kIoError when a new segment cannot be created, kClosed.
+  Result<AppendInfo> append(const Record& record) { return append_batch({&record, 1}); }
+
+  // Appends records with consecutive offsets under one lock and one publication: readers see
+  // all of them or none. Validated first: if any record is invalid, none is appended.
+  Result<AppendInfo> append_batch(std::span<const Record> records) {
+    std::size_t total = 0;
+    for (const Record& r : records) {
+      const std::size_t size = frame_size(r);
+      if (size == 0 || size > config_.max_record_bytes) {
+        return fail(ErrorCode::kRecordTooLarge,
+                    "record of " + (size == 0 ? std::string("over 4 GiB or with oversize fields")
+                                              : std::to_string(size) + " bytes") +
+                        " exceeds max_record_bytes " + std::to_string(config_.max_record_bytes));
+      }
+      if (r.timestamp_ms < 0 && r.timestamp_ms != kNoTimestamp) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "negative timestamp " + std::to_string(r.timestamp_ms));
+      }
+      total += align_frame(size);
+    }
+    if (records.empty()) return AppendInfo{end_offset(), 0, clock_->now_ms()};
+
+    std::unique_lock lock(append_mu_);
+    if (closed_.load(std::memory_order_relaxed)) return fail(ErrorCode::kClosed, "log is closed");
+    const std::int64_t now = clock_->now_ms();
+    Segment* seg = active_.get();
+    if (!seg->has_room(total) || roll_due(*seg, now)) {
+      if (seg->write_position() > kFileHeaderSize) {
+        RILL_TRY(roll(now));
+        seg = active_.get();
+      }
+    }
+    const std::uint64_t first = next_offset_;
+    for (const Record& r : records) {
+      const std::size_t size = frame_size(r);
+      if (!seg->has_room(align_frame(size))) {  // a batch larger than a segment
+        seg->publish(next_offset_);
+        auto rolled = roll(now);
+        if (!rolled) {
+          // Keep what fits: those records are already written and now published below.
+          if (next_offset_ == first) return fail(std::move(rolled).error());
+          break;
+        }
+        seg = active_.get();
+      }
+      const std::int64_t ts = r.timestamp_ms == kNoTimestamp ? now : r.timestamp_ms;
+      const std::uint64_t pos = seg->write_position();
+      encode_frame(seg->write_ptr(), r, size, next_offset_, ts);
+      seg->note_frame(next_offset_, pos, ts, align_frame(size));
+      ++next_offset_;
+    }
+    if (first_append_ms_ < 0) first_append_ms_ = now;
+    seg->publish(next_offset_);
+    // seq_cst: pairs with the seq_cst increment of waiters_ in wait_for (a store-load
+    // "Dekker" pair): either this store is seen by a waiter's re-check, or the waiter's
+    // increment is seen by our load of waiters_ below, so a wake is never lost. On x86 this
+    // is one xchg instead of a mov, paid whether or not anyone waits.
+    end_offset_.store(static_cast<std::int64_t>(next_offset_), std::memory_order_seq_cst);
+    const auto count = static_cast<std::int64_t>(next_offset_ - first);
+    unsynced_records_ += static_cast<std::uint64_t>(count);
+    const bool sync_now =
+        config_.durability.mode == Durability::Mode::kEveryAppend ||
+        (config_.durability.mode == Durability::Mode::kEveryRecords &&
+         unsynced_records_ >= config_.durability.every_records);
+    const bool prefault_due =
+        config_.prefault_bytes != 0 &&
+        seg->write_position() + config_.prefault_bytes / 2 >
+            seg->prefaulted_to().load(std::memory_order_relaxed);
+    const bool retention_due = std::exchange(retention_due_, false);
+    lock.unlock();
+
+    wake_waiters();
+    if (prefault_due) worker_cv_.notify_one();
+    if (retention_due) (void)enforce_retention();
+    if (sync_now) RILL_TRY(flush());
+    return AppendInfo{static_cast<std::int64_t>(first), count, now};
+  }
+
+  // Forces everything appended so far to stable storage (msync + fdatasync of the segments
+  // written since the last flush). Blocks for the I/O. Errors: kIoError.
+  Result<void> flush() {
+    std::lock_guard sync_lock(sync_mu_);
+    std::vector<std::shared_ptr<Segment>> sealed;
+    std::shared_ptr<Segment> active;
+    std::uint64_t end;
+    {
+      std::lock_guard lock(append_mu_);
+      sealed.swap(unsynced_sealed_);
+      active = active_;
+      end = active->write_position();
+      unsynced_records_ = 0;
+    }
+    for (const auto& s : sealed) {
+      const std::uint64_t from = s.get() == synced_segment_ ? synced_position_ : 0;
+      RILL_TRY(s->sync(from, s->end_position()));
+    }
+    const std::uint64_t from = active.get() == synced_segment_ ? synced_position_ : 0;
+    RILL_TRY(active->sync(from, end));
+    synced_segment_ = active.get();
+    synced_position_ = end;
+    last_sync_ = std::chrono::steady_clock::now();
+    return {};
+  }
+
+  // --- reading ---
+
+  // The first offset still in the log (it grows as retention deletes segments).
+  std::int64_t start_offset() const noexcept {
+    // acquire: pairs with the release in enforce_retention.
+    return start_offset_.load(std::memory_order_acquire);
+  }
+  // The offset the next record will get; every offset below it is readable.
+  std::int64_t end_offset() const noexcept {
+    // acquire: pairs with the store in append_batch; the records below are visible.
+    return end_offset_.load(std::memory_order_acquire);
+  }
+
+  // Reads up to `max_records` records from `offset`, and about `max_bytes` (at least one
+  // record is returned when any is available). Stops at a segment boundary. An offset equal to
+  // end_offset() gives an empty batch. Errors: kOutOfRange when offset < start_offset() or
+  // > end_offset(); kCorruption when a frame fails its checks (the records before it are
+  // returned first).
+  Result<RecordBatch> read(std::int64_t offset, std::size_t max_records,
+                           std::size_t max_bytes = SIZE_MAX) const {
+    RecordBatch batch;
+    RILL_TRY(read_into(offset, batch, max_records, max_bytes));
+    return batch;
+  }
+
+  // As read(), into a batch that is reused: no allocation once its capacity suffices, and no
+  // index lookup or segment-table lock when `offset` continues where the batch ended.
+  Result<void> read_into(std::int64_t offset, RecordBatch& out, std::size_t max_records,
+                         std::size_t max_bytes = SIZE_MAX) const {
+    const std::int64_t continues = out.next_offset_;  // where the previous read ended
+    out.records_.clear();
+    out.next_offset_ = offset;
+    const std::int64_t end = end_offset();
+    const std::int64_t start = start_offset();
+    if (offset < start || offset > end) {
+      out.segment_.reset();
+      return fail(ErrorCode::kOutOfRange, "offset " + std::to_string(offset) +
+                                              " is outside the log's range [" +
+                                              std::to_string(start) + ", " + std::to_string(end) +
+                                              "]");
+    }
+    if (offset == end || max_records == 0) return {};
+    const auto want = static_cast<std::uint64_t>(offset);
+
+    std::uint64_t pos;
+    std::uint64_t at;
+    const Segment* seg = out.segment_.get();
+    if (seg != nullptr && offset == continues && out.next_position_ != 0 &&
+        want < seg->end_offset()) {
+      pos = out.next_position_;
+      at = want;
+    } else if (seg != nullptr && want >= seg->base_offset() && want < seg->end_offset()) {
+      pos = seg->position_hint(want, &at);
+    } else {
+      out.segment_ = segment_for(want);
+      seg = out.segment_.get();
+      if (seg == nullptr || want < seg->base_offset()) {
+        return fail(ErrorCode::kOutOfRange,
+                    "offset " + std::to_string(offset) + " was deleted by retention");
+      }
+      pos = seg->position_hint(want, &at);
+    }
+    const std::uint64_t seg_end_pos = seg->end_position();
+    const std::uint64_t limit = std::min<std::uint64_t>(seg->end_offset(), static_cast<std::uint64_t>(end));
+    const std::byte* base = seg->data();
+    while (at < want) {  // skip from the index hint to the wanted offset
+      const FrameCheck c = check_frame(base + pos, seg_end_pos - pos, at, false);
+      if (c.status != FrameStatus::kOk) return corrupt_at(*seg, pos, c.reason);
+      pos += c.record.frame_bytes();
+      ++at;
+    }
+    std::size_t bytes = 0;
+    while (at < limit && out.records_.size() < max_records) {
+      const FrameCheck c = check_frame(base + pos, seg_end_pos - pos, at, config_.verify_checksums);
+      if (c.status != FrameStatus::kOk) {
+        if (!out.records_.empty()) break;
+        return corrupt_at(*seg, pos, c.reason);
+      }
+      const std::size_t n = c.record.frame_bytes();
+      if (!out.records_.empty() && bytes + n > max_bytes) break;
+      out.records_.push_back(c.record);
+      bytes += n;
+      pos += n;
+      ++at;
+    }
+    out.next_offset_ = static_cast<std::int64_t>(at);
+    out.next_position_ = pos;
+    return {};
+  }
+
+  // The first offset whose record has a timestamp >= `timestamp_ms`, or nullopt when no record
+  // has (Kafka's offsetsForTimes). Uses the segments' newest timestamps and time indexes,
+  // then scans at most one index interval.
+  std::optional<std::int64_t> offset_for_time(std::int64_t timestamp_ms) const {
+    const std::int64_t end = end_offset();
+    for (const auto& seg : segments_snapshot()) {
+      if (seg->max_timestamp_ms() < timestamp_ms) continue;
+      std::uint64_t at;
+      std::uint64_t pos = seg->time_hint(timestamp_ms, &at);
+      const std::uint64_t seg_end_pos = seg->end_position();
+      const std::uint64_t limit =
+          std::min<std::uint64_t>(seg->end_offset(), static_cast<std::uint64_t>(end));
+      while (at < limit) {
+        const FrameCheck c = check_frame(seg->data() + pos, seg_end_pos - pos, at, false);
+        if (c.status != FrameStatus::kOk) break;
+        if (c.record.timestamp_ms() >= timestamp_ms) return static_cast<std::int64_t>(at);
+        pos += c.record.frame_bytes();
+        ++at;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Blocks until end_offset() > `offset` (a record at `offset` is readable), or `timeout`
+  // passes. Returns at once when that already holds. An append wakes every waiter at once
+  // (futex); appends pay nothing for this when nobody waits beyond one ordered store.
+  // Errors: kTimeout, kClosed (the log was closed while waiting).
+  Result<void> wait_for(std::int64_t offset, std::chrono::nanoseconds timeout) const {
+    if (end_offset() > offset) return {};
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // seq_cst: the other half of the Dekker pair with the end_offset_ store in append_batch.
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    Result<void> result;
+    for (;;) {
+      // acquire: pairs with the release increment in wake_waiters; read before the check so
+      // that a wake after the check changes the word and futex_wait returns at once.
+      const std::uint32_t seq = wake_seq_.load(std::memory_order_acquire);
+      if (end_offset_.load(std::memory_order_seq_cst) > offset) break;
+      if (closed_.load(std::memory_order_acquire)) {
+        result = fail(ErrorCode::kClosed, "log closed while waiting");
+        break;
+      }
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) {
+        result = fail(ErrorCode::kTimeout, "no record at offset " + std::to_string(offset));
+        break;
+      }
+      detail::futex_wait(wake_seq_, seq, left);
+    }
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+    return result;
+  }
+
+  // --- maintenance ---
+
+  // Deletes the oldest segments that retention_bytes / retention_ms no longer keep; never the
+  // active segment. Runs after every roll and periodically on the background thread; call it
+  // to apply retention now (after moving a ManualClock, say). Readers that hold a deleted
+  // segment keep reading it: its mapping outlives its files.
+  Result<RetentionReport> enforce_retention() {
+    std::vector<std::shared_ptr<Segment>> doomed;
+    RetentionReport report;
+    {
+      std::lock_guard lock(segments_mu_);
+      std::uint64_t total = 0;
+      for (const auto& s : segments_) total += s->size_bytes();
+      const std::int64_t now = clock_->now_ms();
+      std::size_t n = 0;
+      while (n + 1 < segments_.size()) {
+        const Segment& s = *segments_[n];
+        const bool by_size = config_.retention_bytes >= 0 &&
+                             total - s.size_bytes() >= static_cast<std::uint64_t>(config_.retention_bytes);
+        const bool by_time =
+            config_.retention_ms >= 0 && s.max_timestamp_ms() < now - config_.retention_ms;
+        if (!by_size && !by_time) break;
+        total -= s.size_bytes();
+        report.bytes_deleted += s.size_bytes();
+        ++n;
+      }
+      doomed.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+      segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+      report.start_offset = static_cast<std::int64_t>(segments_.front()->base_offset());
+      // release: pairs with the acquire in start_offset(); a reader that sees the new start
+      // will not look for the deleted segments.
+      start_offset_.store(report.start_offset, std::memory_order_release);
+    }
+    for (const auto& s : doomed) s->remove_files();
+    report.segments_deleted = static_cast<std::uint32_t>(doomed.size());
+    if (!doomed.empty() && !dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
+      RILL_TRY(detail::sync_directory(dir_));
+    }
+    return report;
+  }
+
+  // Stops the background thread, syncs if the durability policy asks for syncs, wakes
+  // waiters with kClosed and makes later appends fail with kClosed. Idempotent.
+  void close() {
+    if (closed_.exchange(true, std::memory_order_acq_rel)) return;
+    stop_worker();
+    if (config_.durability.mode != Durability::Mode::kOsCache) (void)flush();
+    wake_seq_.fetch_add(1, std::memory_order_release);
+    detail::futex_wake_all(wake_seq_);
+  }
+
+  const RecoveryReport& recovery() const noexcept { return recovery_; }
+  const std::string& directory() const noexcept { return dir_; }
+  const LogConfig& config() const noexcept { return config_; }
+  std::size_t segment_count() const {
+    std::lock_guard lock(segments_mu_);
+    return segments_.size();
+  }
+  // Bytes of record frames in all segments.
+  std::uint64_t size_bytes() const {
+    std::uint64_t total = 0;
+    for (const auto& s : segments_snapshot()) total += s->size_bytes() - kFileHeaderSize;
+    return total;
+  }
+  // The segments, oldest first (for tools and tests).
+  std::vector<std::shared_ptr<const Segment>> segments() const {
+    auto snap = segments_snapshot();
+    return {snap.begin(), snap.end()};
+  }
+
+ private:
+  Log(std::string dir, LogConfig config) : dir_(std::move(dir)), config_(std::move(config)) {
+    clock_ = config_.clock ? config_.clock : SystemClock::instance();
+  }
+
+  static Result<void> validate(const LogConfig& c) {
+    if (c.segment_bytes < kFileHeaderSize + align_frame(kFrameHeaderSize) ||
+        c.segment_bytes > (std::size_t{1} << 32)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "segment_bytes must be within [" +
+                      std::to_string(kFileHeaderSize + align_frame(kFrameHeaderSize)) +
+                      ", 4 GiB], got " + std::to_string(c.segment_bytes));
+    }
+    if (c.max_record_bytes < kFrameHeaderSize ||
+        align_frame(c.max_record_bytes) > c.segment_bytes - kFileHeaderSize) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "max_record_bytes must be within [40, segment_bytes - 64], got " +
+                      std::to_string(c.max_record_bytes));
+    }
+    if (c.durability.mode == Durability::Mode::kEveryRecords && c.durability.every_records == 0) {
+      return fail(ErrorCode::kInvalidArgument, "Durability::every(n) needs n > 0");
+    }
+    if (c.durability.mode == Durability::Mode::kInterval && c.durability.interval_ms <= 0) {
+      return fail(ErrorCode::kInvalidArgument, "Durability::interval(ms) needs ms > 0");
+    }
+    return {};
+  }
+
+  SegmentLayout layout() const { return {config_.segment_bytes, config_.index_interval_bytes}; }
+
+  bool roll_due(const Segment& seg, std::int64_t now) const noexcept {
+    return config_.segment_ms > 0 && first_append_ms_ >= 0 &&
+           seg.write_position() > kFileHeaderSize && now - first_append_ms_ >= config_.segment_ms;
+  }
+
+  // Starts a new active segment at next_offset_. REQUIRES: append_mu_ held. On failure the
+  // old segment stays active and unchanged.
+  Result<void> roll(std::int64_t now) {
+    auto next = Segment::create(dir_, next_offset_, now, layout());
+    if (!next) return fail(std::move(next).error());
+    if (!dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
+      RILL_TRY(detail::sync_directory(dir_));
+    }
+    active_->publish(next_offset_);
+    active_->seal();
+    if (config_.durability.mode != Durability::Mode::kOsCache) unsynced_sealed_.push_back(active_);
+    {
+      std::lock_guard lock(segments_mu_);
+      segments_.push_back(*next);
+    }
+    active_ = std::move(*next);
+    first_append_ms_ = -1;
+    retention_due_ = config_.retention_bytes >= 0 || config_.retention_ms >= 0;
+    return {};
+  }
+
+  void wake_waiters() const noexcept {
+    // seq_cst load: see the store of end_offset_ in append_batch.
+    if (waiters_.load(std::memory_order_seq_cst) == 0) return;
+    // release: pairs with the acquire load of wake_seq_ in wait_for.
+    wake_seq_.fetch_add(1, std::memory_order_release);
+    detail::futex_wake_all(wake_seq_);
+  }
+
+  std::shared_ptr<const Segment> segment_for(std::uint64_t offset) const {
+    std::lock_guard lock(segments_mu_);
+    auto it = std::upper_bound(
+        segments_.begin(), segments_.end(), offset,
+        [](std::uint64_t v, const std::shared_ptr<Segment>& s) { return v < s->base_offset(); });
+    if (it == segments_.begin()) return nullptr;
+    return *std::prev(it);
+  }
+
+  std::vector<std::shared_ptr<Segment>> segments_snapshot() const {
+    std::lock_guard lock(segments_mu_);
+    return segments_;
+  }
+
+  Unexpected corrupt_at(const Segment& seg, std::uint64_t pos, const char* reason) const {
+    return fail(ErrorCode::kCorruption, (seg.in_memory() ? std::string("<memory>") : seg.log_path()) +
+                                            ": position " + std::to_string(pos) + ": " +
+                                            (reason ? reason : "frame missing"));
+  }
+
+  Result<void> lock_directory() {
+    const std::string path = dir_ + "/.lock";
+    auto f = detail::File::open(path, O_RDWR | O_CREAT);
+    if (!f) return fail(std::move(f).error());
+    if (::flock(f->fd(), LOCK_EX | LOCK_NB) != 0) {
+      char holder[32] = {};
+      const ssize_t n = ::pread(f->fd(), holder, sizeof holder - 1, 0);
+      std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "unknown";
+      while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+      return fail(ErrorCode::kLocked, dir_ + " is already open for writing (held by pid " + who + ")");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    RILL_TRY(f->truncate(0));
+    RILL_TRY(f->pwrite_all(pid.data(), pid.size(), 0));
+    lock_file_ = std::move(*f);
+    return {};
+  }
+
+  void install_recovered(std::vector<std::shared_ptr<Segment>> segs, std::int64_t first_append) {
+    active_ = segs.back();
+    next_offset_ = active_->end_offset();
+    start_offset_.store(static_cast<std::int64_t>(segs.front()->base_offset()),
+                        std::memory_order_relaxed);
+    end_offset_.store(static_cast<std::int64_t>(next_offset_), std::memory_order_relaxed);
+    first_append_ms_ = first_append;
+    segments_ = std::move(segs);
+  }
+
+  // Recovery, in order:
+  //  1. list "<20 digits>.log" files; delete index files whose log is gone;
+  //  2. check each sealed segment cheaply: header, indexes (rebuilt when invalid), and the
+  //     frames after the last index entry, which must end exactly where the next segment
+  //     begins; a sealed segment failing that is scanned whole and, if damaged, becomes the
+  //     last segment (everything after it is dropped);
+  //  3. scan the last segment frame by frame with CRCs, cut it at the first bad frame, zero
+  //     what lies after, rebuild its indexes.
+  Result<void> recover();
+
+  // Checks a sealed segment that must end at `expected_end`; false when it is damaged.
+  Result<bool> recover_sealed(Segment& seg, std::uint64_t expected_end);
+
+  // Recovers the segment with `base` as the active one. Returns nullptr (after deleting its
+  // files) when its header is unreadable, so the caller falls back to the previous segment.
+  Result<std::shared_ptr<Segment>> recover_active(std::uint64_t base);
+
+  // Deletes a segment that recovery drops, counting what it held.
+  void drop_segment(std::uint64_t base);
+
+  void note(const std::string& what) {
+    if (!recovery_.detail.empty()) recovery_.detail += "; ";
+    recovery_.detail += what;
+  }
+
+  void start_worker() {
+    if (config_.prefault_bytes == 0 && config_.durability.mode != Durability::Mode::kInterval &&
+        config_.retention_ms < 0) {
+      return;
+    }
+    worker_ = std::thread([this] { worker_main(); });
+  }
+
+  void stop_worker() {
+    {
+      std::lock_guard lock(worker_mu_);
+      worker_stop_ = true;
+    }
+    worker_cv_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  // The background thread: keeps prefault_bytes of pages faulted in ahead of the appender,
+  // syncs on the interval policy, and applies retention by time once a second.
+  void worker_main() {
+    using namespace std::chrono;
+    auto tick = milliseconds(100);
+    if (config_.durability.mode == Durability::Mode::kInterval) {
+      tick = std::min<milliseconds>(tick, milliseconds(config_.durability.interval_ms));
+    }
+    auto last_retention = steady_clock::now();
+    std::unique_lock lock(worker_mu_);
+    while (!worker_stop_) {
+      lock.unlock();
+      if (config_.prefault_bytes != 0) prefault();
+      const auto now = steady_clock::now();
+      if (config_.durability.mode == Durability::Mode::kInterval &&
+          now - last_sync_ >= milliseconds(config_.durability.interval_ms)) {
+        (void)flush();
+      }
+      if (config_.retention_ms >= 0 && now - last_retention >= seconds(1)) {
+        (void)enforce_retention();
+        last_retention = now;
+      }
+      lock.lock();
+      if (worker_stop_) break;
+      worker_cv_.wait_for(lock, tick);
+    }
+  }
+
+  void prefault() {
+    std::shared_ptr<Segment> seg;
+    {
+      std::lock_guard lock(segments_mu_);
+      seg = segments_.back();
+    }
+    const std::uint64_t pos = seg->end_position();
+    const std::uint64_t target =
+        std::min<std::uint64_t>(pos + config_.prefault_bytes, seg->capacity_bytes());
+    // relaxed: only this thread writes it; appenders read it as a hint to notify us.
+    const std::uint64_t from = std::max(seg->prefaulted_to().load(std::memory_order_relaxed), pos);
+    if (from >= target) return;
+    if (!seg->populate(from, target)) {
+      config_.prefault_bytes = 0;  // kernel without MADV_POPULATE_WRITE: do without
+      return;
+    }
+    seg->prefaulted_to().store(target, std::memory_order_relaxed);
+  }
+
+  const std::string dir_;
+  LogConfig config_;
+  std::shared_ptr<Clock> clock_;
+  detail::File lock_file_;
+  RecoveryReport recovery_;
+
+  // Appenders' state, guarded by append_mu_.
+  std::mutex append_mu_;
+  std::shared_ptr<Segment> active_;
+  std::uint64_t next_offset_ = 0;
+  std::int64_t first_append_ms_ = -1;  // of the active segment's first record
+  std::uint64_t unsynced_records_ = 0;
+  std::vector<std::shared_ptr<Segment>> unsynced_sealed_;
+  bool retention_due_ = false;
+
+  // The segment table, guarded by segments_mu_ (never held with append_mu_ taken after it).
+  mutable std::mutex segments_mu_;
+  std::vector<std::shared_ptr<Segment>> segments_;
+
+  // Guarded by sync_mu_.
+  std::mutex sync_mu_;
+  const Segment* synced_segment_ = nullptr;
+  std::uint64_t synced_position_ = 0;
+  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
+
+  // Published state: readers poll these, appenders write them; kept off the appenders' lines.
+  alignas(64) std::atomic<std::int64_t> end_offset_{0};
+  alignas(64) std::atomic<std::int64_t> start_offset_{0};
+  alignas(64) mutable std::atomic<std::uint32_t> waiters_{0};
+  mutable std::atomic<std::uint32_t> wake_seq_{0};
+  std::atomic<bool> closed_{false};
+
+  std::mutex worker_mu_;
+  std::condition_variable worker_cv_;
+  bool worker_stop_ = false;
+  std::thread worker_;
+};
+
+inline Result<void> Log::recover() {
+  namespace fs = std::filesystem;
+  std::vector<std::uint64_t> bases;
+  std::vector<std::pair<std::uint64_t, fs::path>> indexes;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto dot = name.find('.');
+    if (dot != 20 || name.find_first_not_of("0123456789") != 20) continue;
+    const std::uint64_t base = std::stoull(name.substr(0, 20));
+    const std::string ext = name.substr(20);
+    if (ext == ".log") {
+      bases.push_back(base);
+    } else if (ext == ".index" || ext == ".timeindex") {
+      indexes.emplace_back(base, entry.path());
+    }
+  }
+  if (ec) return fail(ErrorCode::kIoError, "listing " + dir_ + ": " + ec.message());
+  std::sort(bases.begin(), bases.end());
+  for (const auto& [base, path] : indexes) {  // indexes whose log is gone (a crash in deletion)
+    if (!std::binary_search(bases.begin(), bases.end(), base)) fs::remove(path, ec);
+  }
+
+  std::vector<std::shared_ptr<Segment>> segs;
+  std::size_t last = bases.empty() ? 0 : bases.size() - 1;
+  for (std::size_t i = 0; i + 1 < bases.size(); ++i) {
+    auto seg = Segment::open_file(dir_, bases[i], layout(), false);
+    if (!seg && seg.error().code() != ErrorCode::kCorruption) return fail(std::move(seg).error());
+    bool good = false;
+    if (seg) {
+      auto ok = recover_sealed(**seg, bases[i + 1]);
+      if (!ok) return fail(std::move(ok).error());
+      good = *ok;
+    } else {
+      note(seg.error().message());
+    }
+    if (!good) {
+      last = i;
+      break;
+    }
+    segs.push_back(std::move(*seg));
+  }
+  for (std::size_t j = last + 1; j < bases.size(); ++j) drop_segment(bases[j]);
+
+  std::shared_ptr<Segment> active;
+  while (!bases.empty()) {
+    auto seg = recover_active(bases[last]);
+    if (!seg) return fail(std::move(seg).error());
+    if (*seg) {
+      active = std::move(*seg);
+      break;
+    }
+    if (last == 0) break;  // no usable segment: start afresh at the first base
+    --last;
+    segs.pop_back();  // reopen the previous segment as the active one
+  }
+  if (!active) {
+    const std::uint64_t base = bases.empty() ? 0 : bases.front();
+    auto seg = Segment::create(dir_, base, clock_->now_ms(), layout());
+    if (!seg) return fail(std::move(seg).error());
+    active = std::move(*seg);
+  }
+  const std::int64_t first_append =
+      active->end_offset() > active->base_offset() ? active->created_ms() : -1;
+  segs.push_back(std::move(active));
+  install_recovered(std::move(segs), first_append);
+  if (!recovery_.clean()) RILL_TRY(detail::sync_directory(dir_));
+  return {};
+}
+
+inline Result<bool> Log::recover_sealed(Segment& seg, std::uint64_t expected_end) {
+  const std::uint64_t file_end = seg.capacity_bytes();
+  ScanResult r;
+  bool rebuilt = false;
+  if (!config_.verify_all_on_open) {
+    auto attached = seg.attach_indexes(file_end, expected_end);
+    if (!attached) return fail(std::move(attached).error());
+    rebuilt = *attached;
+    std::uint64_t at = seg.base_offset();
+    const std::uint64_t pos =
+        rebuilt ? kFileHeaderSize
+                : seg.position_hint(expected_end > 0 ? expected_end - 1 : 0, &at);
+    r = seg.scan(pos, at, true, file_end);
+    r.max_timestamp_ms = std::max(r.max_timestamp_ms, seg.indexed_max_timestamp_ms());
+  }
+  if (config_.verify_all_on_open || r.damage != nullptr || r.end_offset != expected_end) {
+    r = seg.scan(kFileHeaderSize, seg.base_offset(), true, file_end);
+    if (r.damage != nullptr || r.end_offset != expected_end) {
+      note(seg.log_path() + ": sealed segment ends at offset " + std::to_string(r.end_offset) +
+           " instead of " + std::to_string(expected_end) +
+           (r.damage ? std::string(" (") + r.damage + ")" : std::string()));
+      return false;
+    }
+    RILL_TRY(seg.rebuild_indexes(r.end_position));
+    rebuilt = true;
+  }
+  if (rebuilt) ++recovery_.indexes_rebuilt;
+  seg.restore(r);
+  seg.seal();
+  return true;
+}
+
+inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) {
+  auto opened = Segment::open_file(dir_, base, layout(), true);
+  if (!opened) {
+    if (opened.error().code() != ErrorCode::kCorruption) return fail(std::move(opened).error());
+    // An unreadable header: either a roll that crashed before writing it (all zeros), or
+    // damage. Nothing in the file can be trusted; drop it.
+    note(opened.error().message());
+    drop_segment(base);
+    return std::shared_ptr<Segment>();
+  }
+  Segment& seg = **opened;
+  const ScanResult r = seg.scan(kFileHeaderSize, base, true, seg.capacity_bytes());
+  // A process killed mid-append leaves at most one unfinished frame (size still 0) past the
+  // end; damage can leave anything, so then look at the whole rest of the file.
+  const std::uint64_t look_to =
+      r.damage != nullptr ? seg.capacity_bytes()
+                          : r.end_position + align_frame(config_.max_record_bytes) + kFrameAlign;
+  const std::uint64_t garbage_end = seg.nonzero_end(r.end_position, look_to);
+  if (garbage_end > r.end_position) {
+    const std::uint64_t lost = r.damage != nullptr
+                                   ? seg.count_frames_from(r.end_position, garbage_end)
+                                   : 0;
+    recovery_.dropped_bytes += garbage_end - r.end_position;
+    recovery_.dropped_records += lost;
+    if (recovery_.truncated_at < 0) recovery_.truncated_at = static_cast<std::int64_t>(r.end_offset);
+    note(seg.log_path() + ": truncated at position " + std::to_string(r.end_position) +
+         " (offset " + std::to_string(r.end_offset) + "): " +
+         (r.damage ? r.damage : "unfinished frame") + ", dropped " +
+         std::to_string(garbage_end - r.end_position) + " bytes");
+    seg.zero(r.end_position, garbage_end);
+  }
+  RILL_TRY(seg.rebuild_indexes(r.end_position));
+  seg.restore(r);
+  return std::move(*opened);
+}
+
+inline void Log::drop_segment(std::uint64_t base) {
+  const std::string path = dir_ + "/" + segment_file_name(base, ".log");
+  if (auto seg = Segment::open_file(dir_, base, layout(), false)) {
+    const std::uint64_t used = (*seg)->nonzero_end(kFileHeaderSize, (*seg)->capacity_bytes());
+    recovery_.dropped_bytes += used;
+    recovery_.dropped_records += (*seg)->count_frames_from(kFileHeaderSize, used);
+    if (used > kFileHeaderSize || recovery_.truncated_at < 0) {
+      recovery_.truncated_at = recovery_.truncated_at < 0
+                                   ? static_cast<std::int64_t>(base)
+                                   : std::min<std::int64_t>(recovery_.truncated_at,
+                                                            static_cast<std::int64_t>(base));
+    }
+    (*seg)->remove_files();
+  } else {
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) recovery_.dropped_bytes += static_cast<std::uint64_t>(st.st_size);
+    ::unlink(path.c_str());
+    ::unlink((dir_ + "/" + segment_file_name(base, ".index")).c_str());
+    ::unlink((dir_ + "/" + segment_file_name(base, ".timeindex")).c_str());
+  }
+  ++recovery_.segments_deleted;
+  note("deleted segment " + path);
+}
+
+}  // namespace rill::storage

@@ -1,0 +1,432 @@
+// rill/storage/segment.hpp: one segment of a partition log: a log file of record frames
+// named by its 20-digit base offset ("00000000000000000042.log"), preallocated to the segment
+// size and mapped MAP_SHARED, plus its sparse offset index (".index") and time index
+// (".timeindex"). An in-memory segment has the same layout in anonymous memory.
+//
+// Thread-safety: one appender at a time (the owning Log serialises them) and any number of
+// concurrent readers. The appender writes a frame's bytes, then publishes the segment's end
+// position and end offset with release stores; readers load them with acquire and never look
+// past them. A Segment is shared through std::shared_ptr: whoever holds one keeps its mapping
+// valid, even after retention has deleted its files.
+#pragma once
+
+#include <dirent.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "rill/detail/mmap_file.hpp"
+#include "rill/result.hpp"
+#include "rill/storage/index.hpp"
+#include "rill/storage/log_format.hpp"
+#include "rill/storage/record.hpp"
+
+namespace rill::storage {
+
+// "dir/00000000000000000042.log" and friends.
+inline std::string segment_file_name(std::uint64_t base_offset, const char* suffix) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020" PRIu64, base_offset);
+  return std::string(name) + suffix;
+}
+
+struct SegmentLayout {
+  std::size_t capacity_bytes;        // bytes of the log file, header included
+  std::size_t index_interval_bytes;  // log bytes between index entries
+};
+
+// What a scan of a segment found: where its valid frames end, and what (if anything) lies
+// beyond them that is not a valid frame.
+struct ScanResult {
+  std::uint64_t end_position = kFileHeaderSize;  // first byte after the last valid frame
+  std::uint64_t end_offset = 0;                  // offset after the last valid frame
+  std::int64_t max_timestamp_ms = -1;
+  const char* damage = nullptr;  // why scanning stopped, when it was not a clean end
+};
+
+class Segment {
+ public:
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  ~Segment() = default;
+
+  // Creates an empty segment with `base_offset` in `dir` (in memory when `dir` is empty).
+  // Fails with kNoSpace when the disk cannot hold the preallocation; nothing is left behind.
+  static Result<std::shared_ptr<Segment>> create(const std::string& dir, std::uint64_t base_offset,
+                                                 std::int64_t now_ms, const SegmentLayout& layout) {
+    std::shared_ptr<Segment> s(new Segment(dir, base_offset, layout));
+    s->created_ms_ = now_ms;
+    auto r = s->create_files(now_ms);
+    if (!r) {
+      s->remove_files();
+      return fail(std::move(r).error());
+    }
+    return s;
+  }
+
+  // Maps an existing log file for recovery; indexes are attached by attach_indexes().
+  // `capacity_bytes` of 0 maps exactly the file (a sealed segment); otherwise the file is grown
+  // to at least that size first (the active segment).
+  static Result<std::shared_ptr<Segment>> open_file(const std::string& dir,
+                                                    std::uint64_t base_offset,
+                                                    const SegmentLayout& layout, bool active) {
+    std::shared_ptr<Segment> s(new Segment(dir, base_offset, layout));
+    auto f = detail::File::open(s->log_path(), O_RDWR);
+    if (!f) return fail(std::move(f).error());
+    auto size = f->size();
+    if (!size) return fail(std::move(size).error());
+    std::size_t map_bytes = static_cast<std::size_t>(*size);
+    if (active) {
+      map_bytes = std::max(map_bytes, layout.capacity_bytes);
+      if (map_bytes > *size) RILL_TRY(f->allocate(map_bytes));
+    }
+    s->file_size_ = map_bytes;
+    s->layout_.capacity_bytes = map_bytes;
+    if (map_bytes < kFileHeaderSize) {
+      return fail(ErrorCode::kCorruption, s->log_path() + ": shorter than its header");
+    }
+    auto m = detail::Mapping::map_file(*f, map_bytes, true);
+    if (!m) return fail(std::move(m).error());
+    s->file_ = std::move(*f);
+    s->map_ = std::move(*m);
+    FileHeader h;
+    std::memcpy(&h, s->map_.data(), sizeof h);
+    if (const char* why = check_file_header(h, FileKind::kLog)) {
+      return fail(ErrorCode::kCorruption, s->log_path() + ": " + why);
+    }
+    if (h.base_offset != base_offset) {
+      return fail(ErrorCode::kCorruption, s->log_path() + ": header base offset " +
+                                              std::to_string(h.base_offset) +
+                                              " does not match the file name");
+    }
+    s->created_ms_ = h.created_ms;
+    return s;
+  }
+
+  // Walks frames from `from_position` (a frame start whose offset is `from_offset`) to the
+  // first position that is not a whole valid frame, checking CRCs when `verify_crc`.
+  ScanResult scan(std::uint64_t from_position, std::uint64_t from_offset, bool verify_crc,
+                  std::uint64_t limit) const noexcept {
+    ScanResult r;
+    r.end_position = from_position;
+    r.end_offset = from_offset;
+    limit = std::min<std::uint64_t>(limit, map_.size());
+    while (r.end_position < limit) {
+      const FrameCheck c = check_frame(map_.data() + r.end_position, limit - r.end_position,
+                                       r.end_offset, verify_crc);
+      if (c.status == FrameStatus::kEnd) break;
+      if (c.status == FrameStatus::kCorrupt) {
+        r.damage = c.reason;
+        break;
+      }
+      r.max_timestamp_ms = std::max(r.max_timestamp_ms, c.record.timestamp_ms());
+      r.end_position += c.record.frame_bytes();
+      ++r.end_offset;
+    }
+    return r;
+  }
+
+  // Rebuilds both indexes from the frames in [64, end_position), replacing their files.
+  Result<void> rebuild_indexes(std::uint64_t end_position) {
+    RILL_TRY(create_indexes(created_ms_));
+    std::uint64_t pos = kFileHeaderSize;
+    std::uint64_t offset = base_offset_;
+    while (pos < end_position) {
+      const FrameCheck c = check_frame(map_.data() + pos, end_position - pos, offset, false);
+      RILL_ASSERT(c.status == FrameStatus::kOk, "rebuilding an index over unscanned frames");
+      note_frame(offset, pos, c.record.timestamp_ms(), c.record.frame_bytes());
+      pos += c.record.frame_bytes();
+      ++offset;
+    }
+    return {};
+  }
+
+  // Opens the index files of a recovered segment, rebuilding any that is missing or invalid.
+  // Returns true when it had to rebuild.
+  Result<bool> attach_indexes(std::uint64_t end_position, std::uint64_t end_offset) {
+    if (dir_.empty()) {
+      RILL_TRY(rebuild_indexes(end_position));
+      return true;
+    }
+    const std::uint64_t max_rel = end_offset - base_offset_;
+    auto oi = OffsetIndex::open(index_path(), base_offset_, end_position, max_rel);
+    auto ti = TimeIndex::open(time_index_path(), base_offset_, end_position, max_rel);
+    if (!oi || !ti) {
+      RILL_TRY(rebuild_indexes(end_position));
+      return true;
+    }
+    offset_index_.emplace(std::move(*oi));
+    time_index_.emplace(std::move(*ti));
+    return false;
+  }
+
+  // Sets the published state after recovery (single-threaded, before the log is shared).
+  void restore(const ScanResult& r) noexcept {
+    end_position_.store(r.end_position, std::memory_order_relaxed);
+    end_offset_.store(r.end_offset, std::memory_order_relaxed);
+    max_timestamp_ms_.store(r.max_timestamp_ms, std::memory_order_relaxed);
+    write_position_ = r.end_position;
+    bytes_since_index_ = index_interval();  // index the next frame
+  }
+
+  // --- appender side (callers serialise) ---
+
+  std::uint64_t write_position() const noexcept { return write_position_; }
+  std::size_t capacity_bytes() const noexcept { return layout_.capacity_bytes; }
+  bool has_room(std::size_t frame_bytes) const noexcept {
+    return write_position_ + frame_bytes <= layout_.capacity_bytes;
+  }
+  std::byte* write_ptr() noexcept { return map_.data() + write_position_; }
+
+  // Records a frame written at write_position(): updates indexes and the write position.
+  // Not yet visible to readers until publish().
+  void note_frame(std::uint64_t offset, std::uint64_t position, std::int64_t timestamp_ms,
+                  std::size_t frame_bytes) noexcept {
+    const std::int64_t max_ts =
+        std::max(max_timestamp_ms_.load(std::memory_order_relaxed), timestamp_ms);
+    // relaxed: published to readers by the release in publish().
+    max_timestamp_ms_.store(max_ts, std::memory_order_relaxed);
+    if (bytes_since_index_ >= index_interval()) {
+      const auto rel = static_cast<std::uint32_t>(offset - base_offset_);
+      const auto pos = static_cast<std::uint32_t>(position);
+      offset_index_->append({rel, pos});
+      time_index_->append({max_ts, rel, pos});
+      bytes_since_index_ = 0;
+    }
+    bytes_since_index_ += frame_bytes;
+    write_position_ = position + frame_bytes;
+  }
+
+  // Makes every frame noted so far visible: release stores, paired with the acquire loads in
+  // end_position() / end_offset(). The position goes first so that a reader who sees the new
+  // end offset also sees at least the bytes that hold it.
+  void publish(std::uint64_t end_offset) noexcept {
+    end_position_.store(write_position_, std::memory_order_release);
+    end_offset_.store(end_offset, std::memory_order_release);
+  }
+
+  // Freezes the segment when the log rolls past it: gives back the preallocated tail of the
+  // files and marks it sealed, so readers move on to the next segment.
+  void seal() noexcept {
+    const std::uint64_t end = write_position_;
+    if (file_.valid()) {
+      // Best effort: a failed truncate leaves zeros that recovery skips.
+      (void)file_.truncate(end);
+      (void)offset_index_->shrink_to_fit();
+      (void)time_index_->shrink_to_fit();
+    } else {
+      const std::size_t page = detail::Mapping::page_size();
+      const std::size_t from = (end + page - 1) & ~(page - 1);
+      if (from < map_.size()) ::madvise(map_.data() + from, map_.size() - from, MADV_DONTNEED);
+    }
+    // release: pairs with the acquire in sealed(); a reader that sees the seal sees the final
+    // end position and offset.
+    sealed_.store(true, std::memory_order_release);
+  }
+
+  // --- reader side (any thread) ---
+
+  std::uint64_t base_offset() const noexcept { return base_offset_; }
+  std::int64_t created_ms() const noexcept { return created_ms_; }
+  // acquire: pairs with the release in publish().
+  std::uint64_t end_position() const noexcept {
+    return end_position_.load(std::memory_order_acquire);
+  }
+  std::uint64_t end_offset() const noexcept { return end_offset_.load(std::memory_order_acquire); }
+  bool sealed() const noexcept { return sealed_.load(std::memory_order_acquire); }
+  std::int64_t max_timestamp_ms() const noexcept {
+    return max_timestamp_ms_.load(std::memory_order_acquire);
+  }
+  const std::byte* data() const noexcept { return map_.data(); }
+  std::size_t size_bytes() const noexcept { return end_position(); }
+
+  // The position to start scanning from for `offset` (from the sparse offset index).
+  std::uint64_t position_hint(std::uint64_t offset, std::uint64_t* hint_offset) const noexcept {
+    const auto rel = static_cast<std::uint32_t>(offset - base_offset_);
+    const auto entries = offset_index_->entries();
+    auto it = std::upper_bound(
+        entries.begin(), entries.end(), rel,
+        [](std::uint32_t v, const OffsetIndexEntry& e) { return v < e.relative_offset; });
+    if (it == entries.begin()) {
+      *hint_offset = base_offset_;
+      return kFileHeaderSize;
+    }
+    --it;
+    *hint_offset = base_offset_ + it->relative_offset;
+    return it->position;
+  }
+
+  // The position to start scanning from for the first record with timestamp >= ts, and the
+  // offset of the frame there.
+  std::uint64_t time_hint(std::int64_t ts, std::uint64_t* hint_offset) const noexcept {
+    const auto entries = time_index_->entries();
+    auto it = std::lower_bound(
+        entries.begin(), entries.end(), ts,
+        [](const TimeIndexEntry& e, std::int64_t v) { return e.max_timestamp_ms < v; });
+    if (it == entries.begin()) {
+      *hint_offset = base_offset_;
+      return kFileHeaderSize;
+    }
+    --it;
+    *hint_offset = base_offset_ + it->relative_offset;
+    return it->position;
+  }
+
+  // --- durability and prefaulting ---
+
+  // Writes [from, to) of the log file back to disk and waits for it (msync + fdatasync).
+  Result<void> sync(std::uint64_t from, std::uint64_t to) const {
+    if (!file_.valid()) return {};
+    RILL_TRY(map_.sync(from, to));
+    return const_cast<detail::File&>(file_).sync_data();
+  }
+
+  // Faults in the pages of [from, to) ahead of the appender (see Log's prefault worker).
+  bool populate(std::uint64_t from, std::uint64_t to) const noexcept {
+    return map_.populate(from, to);
+  }
+  std::atomic<std::uint64_t>& prefaulted_to() noexcept { return prefaulted_to_; }
+
+  // Deletes the segment's files. The mapping stays valid until the last holder lets go.
+  void remove_files() noexcept {
+    if (dir_.empty()) return;
+    ::unlink(log_path().c_str());
+    ::unlink(index_path().c_str());
+    ::unlink(time_index_path().c_str());
+  }
+
+  std::string log_path() const { return dir_ + "/" + segment_file_name(base_offset_, ".log"); }
+  std::string index_path() const {
+    return dir_ + "/" + segment_file_name(base_offset_, ".index");
+  }
+  std::string time_index_path() const {
+    return dir_ + "/" + segment_file_name(base_offset_, ".timeindex");
+  }
+  bool in_memory() const noexcept { return dir_.empty(); }
+
+  // Zeroes [from, to) of the log mapping: recovery clears what it truncated so that the next
+  // frames land on zero bytes, as the format requires.
+  void zero(std::uint64_t from, std::uint64_t to) noexcept {
+    to = std::min<std::uint64_t>(to, map_.size());
+    if (from < to) std::memset(map_.data() + from, 0, to - from);
+  }
+
+  // One past the last non-zero byte of the log mapping in [from, to); `from` when all are zero.
+  std::uint64_t nonzero_end(std::uint64_t from, std::uint64_t to) const noexcept {
+    to = std::min<std::uint64_t>(to, map_.size());
+    const std::byte* p = map_.data();
+    while (to > from && (to % 8) != 0 && p[to - 1] == std::byte{0}) --to;
+    while (to >= from + 8 && (to % 8) == 0) {
+      std::uint64_t w;
+      std::memcpy(&w, p + to - 8, 8);
+      if (w != 0) break;
+      to -= 8;
+    }
+    while (to > from && p[to - 1] == std::byte{0}) --to;
+    return std::max(to, from);
+  }
+
+  // The running maximum timestamp recorded by the last time index entry, or -1.
+  std::int64_t indexed_max_timestamp_ms() const noexcept {
+    const auto entries = time_index_->entries();
+    return entries.empty() ? -1 : entries.back().max_timestamp_ms;
+  }
+
+  // Counts frames from `position` on that still parse (any offset, CRC checked), skipping one
+  // damaged frame whose size is plausible: what recovery reports as dropped records.
+  std::uint64_t count_frames_from(std::uint64_t position, std::uint64_t limit) const noexcept {
+    limit = std::min<std::uint64_t>(limit, map_.size());
+    std::uint64_t n = 0;
+    while (position + kFrameHeaderSize <= limit) {
+      const std::uint32_t size = read_u32(map_.data() + position);
+      if (size < kFrameHeaderSize || size > limit - position) break;
+      ++n;  // a frame was (meant to be) here
+      position += align_frame(size);
+    }
+    return n;
+  }
+
+ private:
+  Segment(std::string dir, std::uint64_t base_offset, const SegmentLayout& layout)
+      : dir_(std::move(dir)), base_offset_(base_offset), layout_(layout) {
+    end_offset_.store(base_offset, std::memory_order_relaxed);
+    bytes_since_index_ = index_interval();
+  }
+
+  std::size_t index_interval() const noexcept {
+    return std::max<std::size_t>(layout_.index_interval_bytes, 1);
+  }
+
+  std::size_t index_capacity() const noexcept {
+    const std::size_t min_frame = align_frame(kFrameHeaderSize);
+    return layout_.capacity_bytes / std::max(layout_.index_interval_bytes, min_frame) + 2;
+  }
+
+  Result<void> create_files(std::int64_t now_ms) {
+    const FileHeader h = make_file_header(FileKind::kLog, base_offset_, now_ms);
+    if (dir_.empty()) {
+      auto m = detail::Mapping::map_anonymous(layout_.capacity_bytes);
+      if (!m) return fail(std::move(m).error());
+      map_ = std::move(*m);
+    } else {
+      auto f = detail::File::open(log_path(), O_RDWR | O_CREAT | O_EXCL);
+      if (!f) return fail(std::move(f).error());
+      file_ = std::move(*f);
+      RILL_TRY(file_.allocate(layout_.capacity_bytes));
+      auto m = detail::Mapping::map_file(file_, layout_.capacity_bytes, true);
+      if (!m) return fail(std::move(m).error());
+      map_ = std::move(*m);
+    }
+    file_size_ = layout_.capacity_bytes;
+    RILL_TRY(create_indexes(now_ms));
+    std::memcpy(map_.data(), &h, sizeof h);
+    write_position_ = kFileHeaderSize;
+    end_position_.store(kFileHeaderSize, std::memory_order_relaxed);
+    return {};
+  }
+
+  Result<void> create_indexes(std::int64_t now_ms) {
+    const std::string oi_path = dir_.empty() ? std::string() : index_path();
+    const std::string ti_path = dir_.empty() ? std::string() : time_index_path();
+    offset_index_.reset();
+    time_index_.reset();
+    auto oi = OffsetIndex::create(oi_path, base_offset_, now_ms, index_capacity());
+    if (!oi) return fail(std::move(oi).error());
+    auto ti = TimeIndex::create(ti_path, base_offset_, now_ms, index_capacity());
+    if (!ti) return fail(std::move(ti).error());
+    offset_index_.emplace(std::move(*oi));
+    time_index_.emplace(std::move(*ti));
+    bytes_since_index_ = index_interval();
+    return {};
+  }
+
+  const std::string dir_;
+  const std::uint64_t base_offset_;
+  SegmentLayout layout_;
+  std::int64_t created_ms_ = 0;
+  std::size_t file_size_ = 0;
+  detail::File file_;
+  detail::Mapping map_;
+  std::optional<OffsetIndex> offset_index_;
+  std::optional<TimeIndex> time_index_;
+
+  // Appender-only state (the owning Log serialises appenders).
+  std::uint64_t write_position_ = kFileHeaderSize;
+  std::size_t bytes_since_index_ = 0;
+
+  // Published state. Each on its own cache line from the appender's hot fields, so readers
+  // polling the end do not false-share with the prefault worker's progress.
+  alignas(64) std::atomic<std::uint64_t> end_position_{kFileHeaderSize};
+  std::atomic<std::uint64_t> end_offset_{0};
+  std::atomic<std::int64_t> max_timestamp_ms_{-1};
+  std::atomic<bool> sealed_{false};
+  alignas(64) std::atomic<std::uint64_t> prefaulted_to_{0};
+};
+
+}  // namespace rill::storage
