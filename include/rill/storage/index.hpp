@@ -118,7 +118,9 @@ class SparseIndex {
     return file_.truncate(kFileHeaderSize + count_.load(std::memory_order_relaxed) * sizeof(Entry));
   }
 
-  const std::string& path() const noexcept { return file_.path(); }
+  // Closes the file descriptor; the mapping stays. Sealed segments do this so that a log of
+  // thousands of segments does not hold thousands of descriptors.
+  void close_file() noexcept { file_.close(); }
 
  private:
   Entry* entries_ptr() const noexcept {

@@ -260,26 +260,34 @@ class Log {
   // written since the last flush). Blocks for the I/O. Errors: kIoError.
   Result<void> flush() {
     std::lock_guard sync_lock(sync_mu_);
-    std::vector<std::shared_ptr<Segment>> sealed;
-    std::shared_ptr<Segment> active;
-    std::uint64_t end;
+    std::uint64_t end_offset;
     {
       std::lock_guard lock(append_mu_);
-      sealed.swap(unsynced_sealed_);
-      active = active_;
-      end = active->write_position();
+      end_offset = next_offset_;
       unsynced_records_ = 0;
     }
-    for (const auto& s : sealed) {
-      const std::uint64_t from = s.get() == synced_segment_ ? synced_position_ : 0;
-      RILL_TRY(s->sync(from, s->end_position()));
+    const auto durable = static_cast<std::uint64_t>(durable_offset_.load(std::memory_order_relaxed));
+    const auto segs = segments_snapshot();
+    for (const auto& seg : segs) {
+      if (seg->end_offset() <= durable && seg.get() != segs.back().get()) continue;
+      const std::uint64_t from = seg->base_offset() == synced_base_ ? synced_position_ : 0;
+      const std::uint64_t to = seg->end_position();
+      RILL_TRY(seg->sync(from, to));
+      synced_base_ = seg->base_offset();
+      synced_position_ = to;
     }
-    const std::uint64_t from = active.get() == synced_segment_ ? synced_position_ : 0;
-    RILL_TRY(active->sync(from, end));
-    synced_segment_ = active.get();
-    synced_position_ = end;
     last_sync_ = std::chrono::steady_clock::now();
+    // release: pairs with the acquire in durable_offset().
+    durable_offset_.store(static_cast<std::int64_t>(end_offset), std::memory_order_release);
     return {};
+  }
+
+  // Every record below this offset has been synced to stable storage by flush() or the
+  // durability policy in this process's lifetime (records recovered on open count as
+  // synced only once flushed again). In-memory logs report end_offset().
+  std::int64_t durable_offset() const noexcept {
+    if (dir_.empty()) return end_offset();
+    return durable_offset_.load(std::memory_order_acquire);
   }
 
   // --- reading ---
@@ -540,7 +548,6 @@ class Log {
     }
     active_->publish(next_offset_);
     active_->seal();
-    if (config_.durability.mode != Durability::Mode::kOsCache) unsynced_sealed_.push_back(active_);
     {
       std::lock_guard lock(segments_mu_);
       segments_.push_back(*next);
@@ -708,7 +715,6 @@ class Log {
   std::uint64_t next_offset_ = 0;
   std::int64_t first_append_ms_ = -1;  // of the active segment's first record
   std::uint64_t unsynced_records_ = 0;
-  std::vector<std::shared_ptr<Segment>> unsynced_sealed_;
   bool retention_due_ = false;
 
   // The segment table, guarded by segments_mu_ (never held with append_mu_ taken after it).
@@ -717,7 +723,7 @@ class Log {
 
   // Guarded by sync_mu_.
   std::mutex sync_mu_;
-  const Segment* synced_segment_ = nullptr;
+  std::uint64_t synced_base_ = 0;  // segment and position up to which bytes were synced
   std::uint64_t synced_position_ = 0;
   std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
 
@@ -727,6 +733,7 @@ class Log {
   alignas(64) mutable std::atomic<std::uint32_t> waiters_{0};
   mutable std::atomic<std::uint32_t> wake_seq_{0};
   std::atomic<bool> closed_{false};
+  std::atomic<std::int64_t> durable_offset_{0};
 
   std::mutex worker_mu_;
   std::condition_variable worker_cv_;

@@ -23,10 +23,12 @@ namespace rill::storage {
 inline constexpr std::int64_t kNoTimestamp = -1;
 
 // A record to append. Views only: the bytes must stay alive for the duration of the call.
+// Every member has a default, so designated initializers may name any subset:
+//   log.append({.key = "user-1", .value = payload});
 struct Record {
-  std::optional<std::string_view> key;    // nullopt: no key
-  std::optional<std::string_view> value;  // nullopt: a tombstone (null value), not "empty"
-  std::span<const Header> headers;
+  std::optional<std::string_view> key{};    // nullopt: no key
+  std::optional<std::string_view> value{};  // nullopt: a tombstone (null value), not "empty"
+  std::span<const Header> headers{};
   std::int64_t timestamp_ms = kNoTimestamp;
 };
 

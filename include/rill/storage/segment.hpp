@@ -220,6 +220,10 @@ class Segment {
       (void)file_.truncate(end);
       (void)offset_index_->shrink_to_fit();
       (void)time_index_->shrink_to_fit();
+      // The mappings keep the bytes; descriptors are not needed once nothing grows.
+      file_.close();
+      offset_index_->close_file();
+      time_index_->close_file();
     } else {
       const std::size_t page = detail::Mapping::page_size();
       const std::size_t from = (end + page - 1) & ~(page - 1);
@@ -281,9 +285,12 @@ class Segment {
   // --- durability and prefaulting ---
 
   // Writes [from, to) of the log file back to disk and waits for it (msync + fdatasync).
+  // On Linux msync(MS_SYNC) of a shared file mapping also syncs the file (vfs_fsync_range),
+  // so a sealed segment, whose descriptor is closed, needs nothing more.
   Result<void> sync(std::uint64_t from, std::uint64_t to) const {
-    if (!file_.valid()) return {};
+    if (in_memory()) return {};
     RILL_TRY(map_.sync(from, to));
+    if (!file_.valid()) return {};
     return const_cast<detail::File&>(file_).sync_data();
   }
 

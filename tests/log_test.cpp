@@ -1,0 +1,686 @@
+// The partition log: append, read, rolls, reopen, time lookup, retention, waiting, errors.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "catch.hpp"
+#include "rill/rill.hpp"
+#include "test_util.hpp"
+
+using rill::ErrorCode;
+using rill::ManualClock;
+using rill::storage::AppendInfo;
+using rill::storage::Durability;
+using rill::storage::Header;
+using rill::storage::Log;
+using rill::storage::LogConfig;
+using rill::storage::Record;
+using rill::storage::RecordBatch;
+using rill_test::TempDir;
+
+namespace {
+
+// A value whose bytes depend on its offset, so any read can be checked.
+std::string value_for(std::int64_t offset, std::size_t size = 100) {
+  std::string v(size, '\0');
+  std::uint64_t x = static_cast<std::uint64_t>(offset) * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& c : v) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return v;
+}
+
+LogConfig small_segments(std::size_t segment_bytes = 8192) {
+  LogConfig c;
+  c.segment_bytes = segment_bytes;
+  c.max_record_bytes = 1024;
+  c.index_interval_bytes = 256;
+  return c;
+}
+
+std::unique_ptr<Log> open_log(const std::string& dir, LogConfig config = {}) {
+  auto log = Log::open(dir, std::move(config));
+  INFO((log ? std::string() : log.error().to_string()));
+  REQUIRE(log.has_value());
+  return std::move(*log);
+}
+
+AppendInfo append_value(Log& log, std::int64_t expect_offset, std::size_t size = 100,
+                        std::int64_t ts = rill::storage::kNoTimestamp) {
+  const std::string v = value_for(expect_offset, size);
+  auto r = log.append({.key = std::string_view("key"), .value = v, .timestamp_ms = ts});
+  INFO((r ? std::string() : r.error().to_string()));
+  REQUIRE(r.has_value());
+  REQUIRE(r->offset == expect_offset);
+  return *r;
+}
+
+// Reads [from, end) in batches and checks each record's offset and value.
+void check_all(const Log& log, std::int64_t from, std::size_t size = 100) {
+  RecordBatch batch;
+  std::int64_t next = from;
+  while (next < log.end_offset()) {
+    auto r = log.read_into(next, batch, 64);
+    INFO((r ? std::string() : r.error().to_string()));
+    REQUIRE(r.has_value());
+    REQUIRE(!batch.empty());
+    for (const auto& rec : batch) {
+      REQUIRE(rec.offset() == next);
+      REQUIRE(rec.value().has_value());
+      REQUIRE(*rec.value() == value_for(next, size));
+      ++next;
+    }
+    REQUIRE(batch.next_offset() == next);
+  }
+  REQUIRE(next == log.end_offset());
+}
+
+}  // namespace
+
+TEST_CASE("append assigns dense offsets from 0 and reads return records whole", "[log]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  REQUIRE(log->start_offset() == 0);
+  REQUIRE(log->end_offset() == 0);
+
+  const Header headers[] = {{"trace", std::string_view("abc")},
+                            {"empty", std::string_view("")},
+                            {"null", std::nullopt}};
+  auto a = log->append({.key = std::string_view("k1"), .value = std::string_view("v1"),
+                        .headers = headers, .timestamp_ms = 1000});
+  auto b = log->append({.key = std::nullopt, .value = std::nullopt});  // no key, tombstone
+  auto c = log->append({.key = std::string_view(""), .value = std::string_view("")});
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  REQUIRE(c.has_value());
+  CHECK(a->offset == 0);
+  CHECK(b->offset == 1);
+  CHECK(c->offset == 2);
+  CHECK(log->end_offset() == 3);
+
+  auto batch = log->read(0, 10);
+  REQUIRE(batch.has_value());
+  REQUIRE(batch->size() == 3);
+  const auto& r0 = (*batch)[0];
+  CHECK(r0.offset() == 0);
+  CHECK(r0.timestamp_ms() == 1000);
+  CHECK(r0.key() == std::optional<std::string_view>("k1"));
+  CHECK(r0.value() == std::optional<std::string_view>("v1"));
+  std::vector<Header> got(r0.headers().begin(), r0.headers().end());
+  REQUIRE(got.size() == 3);
+  CHECK(got[0].name == "trace");
+  CHECK(got[0].value == std::optional<std::string_view>("abc"));
+  CHECK(got[1].name == "empty");
+  CHECK(got[1].value == std::optional<std::string_view>(""));
+  CHECK(got[2].name == "null");
+  CHECK(!got[2].value.has_value());
+
+  const auto& r1 = (*batch)[1];
+  CHECK(!r1.has_key());
+  CHECK(!r1.key().has_value());
+  CHECK(r1.is_tombstone());
+  CHECK(!r1.value().has_value());
+  CHECK(r1.headers().empty());
+
+  const auto& r2 = (*batch)[2];
+  CHECK(r2.has_key());
+  CHECK(r2.key() == std::optional<std::string_view>(""));
+  CHECK(!r2.is_tombstone());
+  CHECK(r2.value() == std::optional<std::string_view>(""));
+  CHECK(batch->next_offset() == 3);
+}
+
+TEST_CASE("reads are zero-copy views into the segment mapping", "[log]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  append_value(*log, 0);
+  auto batch = log->read(0, 1);
+  REQUIRE(batch.has_value());
+  const auto segs = log->segments();
+  const auto* data = reinterpret_cast<const char*>(segs.back()->data());
+  const char* value = (*batch)[0].value()->data();
+  CHECK(value > data);
+  CHECK(value < data + segs.back()->capacity_bytes());
+}
+
+TEST_CASE("a batch append gives consecutive offsets and is read back whole", "[log]") {
+  TempDir dir;
+  auto log = open_log(dir.path(), small_segments());
+  append_value(*log, 0);
+  std::vector<std::string> values;
+  for (int i = 1; i <= 200; ++i) values.push_back(value_for(i));
+  std::vector<Record> records;
+  for (const auto& v : values) records.push_back({.key = std::string_view("key"), .value = v});
+  auto info = log->append_batch(records);  // larger than one segment: spans several
+  REQUIRE(info.has_value());
+  CHECK(info->offset == 1);
+  CHECK(info->count == 200);
+  CHECK(log->end_offset() == 201);
+  CHECK(log->segment_count() > 2);
+  check_all(*log, 0);
+}
+
+TEST_CASE("a batch with one invalid record appends nothing", "[log][errors]") {
+  TempDir dir;
+  auto log = open_log(dir.path(), small_segments());
+  const std::string big(2000, 'x');
+  const Record records[] = {{.value = std::string_view("ok")}, {.value = big}};
+  auto info = log->append_batch(records);
+  REQUIRE(!info.has_value());
+  CHECK(info.error().code() == ErrorCode::kRecordTooLarge);
+  CHECK(log->end_offset() == 0);
+}
+
+TEST_CASE("every offset is readable after several segment rolls", "[log]") {
+  TempDir dir;
+  auto log = open_log(dir.path(), small_segments());
+  const int n = 1000;
+  for (int i = 0; i < n; ++i) append_value(*log, i, 20 + static_cast<std::size_t>(i % 90));
+  REQUIRE(log->segment_count() >= 5);
+
+  SECTION("one record at a time, from every offset") {
+    for (int i = 0; i < n; ++i) {
+      auto b = log->read(i, 1);
+      REQUIRE(b.has_value());
+      REQUIRE(b->size() == 1);
+      REQUIRE((*b)[0].offset() == i);
+      REQUIRE(*(*b)[0].value() == value_for(i, 20 + static_cast<std::size_t>(i % 90)));
+    }
+  }
+  SECTION("a batch stops at its segment's end and resumes in the next") {
+    std::int64_t next = 0;
+    int batches = 0;
+    while (next < n) {
+      auto b = log->read(next, 100000);
+      REQUIRE(b.has_value());
+      REQUIRE(!b->empty());
+      next = b->next_offset();
+      ++batches;
+    }
+    CHECK(static_cast<std::size_t>(batches) == log->segment_count());
+  }
+  SECTION("max_bytes bounds a batch but always yields one record") {
+    auto b = log->read(0, 1000, 1);
+    REQUIRE(b.has_value());
+    CHECK(b->size() == 1);
+    auto c = log->read(0, 1000, 300);
+    REQUIRE(c.has_value());
+    std::size_t bytes = 0;
+    for (const auto& r : *c) bytes += r.frame_bytes();
+    CHECK(bytes <= 300);
+    CHECK(c->size() > 1);
+  }
+}
+
+TEST_CASE("segments are files named by their 20-digit base offset", "[log][format]") {
+  TempDir dir;
+  {
+    auto log = open_log(dir.path(), small_segments());
+    for (int i = 0; i < 300; ++i) append_value(*log, i);
+    const auto segs = log->segments();
+    REQUIRE(segs.size() >= 3);
+    const auto logs = rill_test::files_with_suffix(dir.path(), ".log");
+    REQUIRE(logs.size() == segs.size());
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+      char name[32];
+      std::snprintf(name, sizeof name, "/%020llu.log",
+                    static_cast<unsigned long long>(segs[i]->base_offset()));
+      CHECK(logs[i] == dir.path() + name);
+      CHECK(rill_test::file_size(dir.path() + name) > 0);
+    }
+    CHECK(segs[0]->base_offset() == 0);
+    // The active segment is preallocated; sealed ones give their unused tail back.
+    CHECK(rill_test::file_size(logs.back()) == 8192);
+    CHECK(rill_test::file_size(logs.front()) == segs.front()->size_bytes());
+    CHECK(rill_test::files_with_suffix(dir.path(), ".index").size() == segs.size());
+    CHECK(rill_test::files_with_suffix(dir.path(), ".timeindex").size() == segs.size());
+  }
+}
+
+TEST_CASE("a reopened log keeps every record and continues its offsets", "[log][recovery]") {
+  TempDir dir;
+  {
+    auto log = open_log(dir.path(), small_segments());
+    for (int i = 0; i < 500; ++i) append_value(*log, i);
+  }
+  {
+    auto log = open_log(dir.path(), small_segments());
+    CHECK(log->recovery().clean());
+    CHECK(log->recovery().detail.empty());
+    REQUIRE(log->end_offset() == 500);
+    check_all(*log, 0);
+    for (int i = 500; i < 700; ++i) append_value(*log, i);
+  }
+  auto log = open_log(dir.path(), small_segments());
+  CHECK(log->recovery().clean());
+  REQUIRE(log->end_offset() == 700);
+  check_all(*log, 0);
+}
+
+TEST_CASE("a reopened log rebuilds a missing index", "[log][recovery]") {
+  TempDir dir;
+  {
+    auto log = open_log(dir.path(), small_segments());
+    for (int i = 0; i < 300; ++i) append_value(*log, i);
+  }
+  const auto indexes = rill_test::files_with_suffix(dir.path(), ".index");
+  REQUIRE(indexes.size() >= 3);
+  std::filesystem::remove(indexes[0]);
+  auto log = open_log(dir.path(), small_segments());
+  CHECK(log->recovery().indexes_rebuilt >= 1);
+  CHECK(std::filesystem::exists(indexes[0]));
+  for (int i = 0; i < 300; ++i) {
+    auto b = log->read(i, 1);
+    REQUIRE(b.has_value());
+    REQUIRE((*b)[0].offset() == i);
+  }
+}
+
+TEST_CASE("offset_for_time finds the first record at or after a timestamp", "[log][time]") {
+  TempDir dir;
+  auto log = open_log(dir.path(), small_segments());
+  // Mostly increasing timestamps with some going back in time, as producers allow.
+  std::vector<std::int64_t> ts;
+  for (int i = 0; i < 600; ++i) {
+    const std::int64_t t = 1'000'000 + i * 10 - ((i % 7 == 3) ? 55 : 0);
+    ts.push_back(t);
+    append_value(*log, i, 60, t);
+  }
+  REQUIRE(log->segment_count() >= 3);
+  auto brute = [&](std::int64_t target) -> std::optional<std::int64_t> {
+    for (std::size_t i = 0; i < ts.size(); ++i) {
+      if (ts[i] >= target) return static_cast<std::int64_t>(i);
+    }
+    return std::nullopt;
+  };
+  for (std::int64_t target = 999'000; target <= 1'006'100; target += 7) {
+    CAPTURE(target);
+    REQUIRE(log->offset_for_time(target) == brute(target));
+  }
+  CHECK(log->offset_for_time(0) == std::optional<std::int64_t>(0));
+  CHECK(!log->offset_for_time(2'000'000).has_value());
+}
+
+TEST_CASE("records without a timestamp take the log clock's time", "[log][time]") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(5000);
+  LogConfig cfg;
+  cfg.clock = clock;
+  auto log = open_log(dir.path(), cfg);
+  auto a = append_value(*log, 0);
+  clock->advance_ms(250);
+  append_value(*log, 1);
+  append_value(*log, 2, 100, 42);
+  auto b = log->read(0, 10);
+  REQUIRE(b.has_value());
+  CHECK(a.timestamp_ms == 5000);
+  CHECK((*b)[0].timestamp_ms() == 5000);
+  CHECK((*b)[1].timestamp_ms() == 5250);
+  CHECK((*b)[2].timestamp_ms() == 42);
+}
+
+TEST_CASE("a segment rolls once it is older than segment_ms", "[log][roll]") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(0);
+  LogConfig cfg;
+  cfg.clock = clock;
+  cfg.segment_ms = 1000;
+  auto log = open_log(dir.path(), cfg);
+  append_value(*log, 0);
+  clock->advance_ms(999);
+  append_value(*log, 1);
+  CHECK(log->segment_count() == 1);
+  clock->advance_ms(1);
+  append_value(*log, 2);
+  CHECK(log->segment_count() == 2);
+  CHECK(log->segments().back()->base_offset() == 2);
+  clock->advance_ms(5000);  // an idle log does not roll an empty segment
+  CHECK(log->segment_count() == 2);
+  check_all(*log, 0);
+}
+
+TEST_CASE("retention by size deletes the oldest segments, never the active one",
+          "[log][retention]") {
+  TempDir dir;
+  LogConfig cfg = small_segments();
+  cfg.retention_bytes = 20000;
+  auto log = open_log(dir.path(), cfg);
+  for (int i = 0; i < 1000; ++i) append_value(*log, i);  // ~150 KB of frames
+  auto report = log->enforce_retention();
+  REQUIRE(report.has_value());
+  std::uint64_t total = 0;
+  for (const auto& s : log->segments()) total += s->size_bytes();
+  CHECK(total >= 20000);
+  CHECK(total < 20000 + 8192);  // at most one segment over the limit, as in Kafka
+  CHECK(log->start_offset() > 0);
+  CHECK(log->start_offset() == static_cast<std::int64_t>(log->segments().front()->base_offset()));
+  CHECK(rill_test::files_with_suffix(dir.path(), ".log").size() == log->segment_count());
+  check_all(*log, log->start_offset());
+  auto gone = log->read(0, 1);
+  REQUIRE(!gone.has_value());
+  CHECK(gone.error().code() == ErrorCode::kOutOfRange);
+
+  SECTION("a tiny limit still keeps the active segment") {
+    LogConfig tiny = small_segments();
+    tiny.retention_bytes = 0;
+    TempDir d2;
+    auto l2 = open_log(d2.path(), tiny);
+    for (int i = 0; i < 300; ++i) append_value(*l2, i);
+    REQUIRE(l2->enforce_retention().has_value());
+    CHECK(l2->segment_count() == 1);
+    CHECK(l2->end_offset() == 300);
+    check_all(*l2, l2->start_offset());
+  }
+}
+
+TEST_CASE("retention by time deletes segments whose newest record is too old",
+          "[log][retention]") {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(1'000'000);
+  LogConfig cfg = small_segments();
+  cfg.clock = clock;
+  cfg.retention_ms = 60'000;
+  auto log = open_log(dir.path(), cfg);
+  for (int i = 0; i < 200; ++i) append_value(*log, i);
+  const auto old_segments = log->segment_count();
+  REQUIRE(old_segments >= 2);
+  clock->advance_ms(30'000);
+  for (int i = 200; i < 400; ++i) append_value(*log, i);
+  REQUIRE(log->enforce_retention().has_value());
+  CHECK(log->start_offset() == 0);  // nothing is 60 s old yet
+
+  clock->advance_ms(30'001);  // the first 200 records are now older than 60 s
+  auto report = log->enforce_retention();
+  REQUIRE(report.has_value());
+  CHECK(report->segments_deleted >= old_segments - 1);
+  CHECK(log->start_offset() > 0);
+  CHECK(log->start_offset() <= 200);
+  check_all(*log, log->start_offset());
+
+  clock->advance_ms(1'000'000);  // everything is old: all but the active segment go
+  REQUIRE(log->enforce_retention().has_value());
+  CHECK(log->segment_count() == 1);
+  CHECK(log->end_offset() == 400);
+}
+
+TEST_CASE("a reader holding a deleted segment keeps valid memory", "[log][retention]") {
+  TempDir dir;
+  LogConfig cfg = small_segments();
+  cfg.retention_bytes = 0;  // keep only the active segment
+  auto log = open_log(dir.path(), cfg);
+  for (int i = 0; i < 300; ++i) append_value(*log, i);
+  const std::int64_t first = log->start_offset();
+  const std::string first_file = log->segments().front()->log_path();
+  auto held = log->read(first, 1000);
+  REQUIRE(held.has_value());
+  const std::size_t n = held->size();
+  REQUIRE(n > 0);
+  for (int i = 300; i < 600; ++i) append_value(*log, i);  // rolls; retention drops `first`
+  REQUIRE(log->start_offset() > first + static_cast<std::int64_t>(n));
+  REQUIRE(!std::filesystem::exists(first_file));
+  for (std::size_t i = 0; i < n; ++i) {  // the mapping outlives the file
+    CHECK(*(*held)[i].value() == value_for(first + static_cast<std::int64_t>(i)));
+  }
+}
+
+TEST_CASE("retention survives a reopen", "[log][retention][recovery]") {
+  TempDir dir;
+  LogConfig cfg = small_segments();
+  cfg.retention_bytes = 10000;
+  std::int64_t start;
+  {
+    auto log = open_log(dir.path(), cfg);
+    for (int i = 0; i < 500; ++i) append_value(*log, i);
+    REQUIRE(log->enforce_retention().has_value());
+    start = log->start_offset();
+    REQUIRE(start > 0);
+  }
+  auto log = open_log(dir.path(), cfg);
+  CHECK(log->recovery().clean());
+  CHECK(log->start_offset() == start);
+  CHECK(log->end_offset() == 500);
+  check_all(*log, start);
+  append_value(*log, 500);
+}
+
+TEST_CASE("offsets outside the log are out of range", "[log][errors]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  for (int i = 0; i < 5; ++i) append_value(*log, i);
+  auto past = log->read(6, 1);
+  REQUIRE(!past.has_value());
+  CHECK(past.error().code() == ErrorCode::kOutOfRange);
+  CHECK(past.error().message().find("[0, 5]") != std::string::npos);
+  auto negative = log->read(-1, 1);
+  REQUIRE(!negative.has_value());
+  CHECK(negative.error().code() == ErrorCode::kOutOfRange);
+  auto at_end = log->read(5, 1);
+  REQUIRE(at_end.has_value());
+  CHECK(at_end->empty());
+  CHECK(at_end->next_offset() == 5);
+}
+
+TEST_CASE("a record over max_record_bytes is refused and changes nothing", "[log][errors]") {
+  TempDir dir;
+  LogConfig cfg;
+  cfg.max_record_bytes = 1000;
+  auto log = open_log(dir.path(), cfg);
+  append_value(*log, 0);
+  const std::string fits(1000 - 40 - 3, 'a');  // frame = 40 + key "key" + value
+  const std::string too_big(1000 - 40 - 2, 'a');
+  auto bad = log->append({.key = std::string_view("key"), .value = too_big});
+  REQUIRE(!bad.has_value());
+  CHECK(bad.error().code() == ErrorCode::kRecordTooLarge);
+  CHECK(log->end_offset() == 1);
+  auto ok = log->append({.key = std::string_view("key"), .value = fits});
+  REQUIRE(ok.has_value());
+  CHECK(ok->offset == 1);
+}
+
+TEST_CASE("a negative timestamp is refused", "[log][errors]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  auto r = log->append({.value = std::string_view("v"), .timestamp_ms = -5});
+  REQUIRE(!r.has_value());
+  CHECK(r.error().code() == ErrorCode::kInvalidArgument);
+  CHECK(log->end_offset() == 0);
+}
+
+TEST_CASE("an invalid configuration is refused", "[log][errors]") {
+  TempDir dir;
+  LogConfig tiny;
+  tiny.segment_bytes = 10;
+  CHECK(Log::open(dir.path(), tiny).error().code() == ErrorCode::kInvalidArgument);
+  LogConfig record_bigger_than_segment;
+  record_bigger_than_segment.segment_bytes = 4096;
+  record_bigger_than_segment.max_record_bytes = 8192;
+  CHECK(Log::open(dir.path(), record_bigger_than_segment).error().code() ==
+        ErrorCode::kInvalidArgument);
+  LogConfig every_zero;
+  every_zero.durability = Durability::every(0);
+  CHECK(Log::open(dir.path(), every_zero).error().code() == ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("a second writer on the same directory is refused, naming the holder",
+          "[log][lock]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  SECTION("in the same process") {
+    auto second = Log::open(dir.path());
+    REQUIRE(!second.has_value());
+    CHECK(second.error().code() == ErrorCode::kLocked);
+    CHECK(second.error().message().find(std::to_string(::getpid())) != std::string::npos);
+  }
+  SECTION("in another process") {
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      auto second = Log::open(dir.path());
+      const bool refused = !second.has_value() && second.error().code() == ErrorCode::kLocked &&
+                           second.error().message().find(std::to_string(::getppid())) !=
+                               std::string::npos;
+      ::_exit(refused ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  SECTION("and allowed again once the holder closes") {
+    log.reset();
+    auto again = Log::open(dir.path());
+    CHECK(again.has_value());
+  }
+}
+
+TEST_CASE("a full disk fails the roll with kNoSpace and leaves the log unchanged",
+          "[log][errors]") {
+  TempDir dir;
+  // RLIMIT_FSIZE stands in for a full disk: posix_fallocate past it fails with EFBIG, the
+  // same path as ENOSPC. Done in a child so the limit does not touch the test runner.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    LogConfig cfg = small_segments(64 * 1024);
+    cfg.prefault_bytes = 0;
+    auto log = Log::open(dir.path(), cfg);
+    if (!log) ::_exit(10);
+    struct rlimit lim = {32 * 1024, 32 * 1024};  // below one segment's 64 KiB
+    if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) ::_exit(11);
+    // Fill the first segment, then the roll needs a new 64 KiB file: refused.
+    std::int64_t i = 0;
+    for (;; ++i) {
+      const std::string v = value_for(i);
+      auto r = (*log)->append({.value = v});
+      if (!r) {
+        if (r.error().code() != ErrorCode::kNoSpace) ::_exit(12);
+        break;
+      }
+    }
+    if ((*log)->end_offset() != i || (*log)->segment_count() != 1) ::_exit(13);
+    const std::string v = value_for(i);
+    auto again = (*log)->append({.value = v});  // still refused
+    if (again || again.error().code() != ErrorCode::kNoSpace) ::_exit(14);
+    // Everything acknowledged is still there, and no half-made segment was left behind.
+    auto b = (*log)->read(0, 100000);
+    if (!b || static_cast<std::int64_t>(b->size()) != i) ::_exit(15);
+    if (rill_test::files_with_suffix(dir.path(), ".log").size() != 1) ::_exit(16);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  auto log = open_log(dir.path(), small_segments(64 * 1024));
+  CHECK(log->recovery().clean());
+  check_all(*log, 0);
+}
+
+TEST_CASE("wait_for returns at once, times out, or wakes on append", "[log][wait]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  append_value(*log, 0);
+  CHECK(log->wait_for(0, std::chrono::milliseconds(0)).has_value());
+
+  auto timed_out = log->wait_for(1, std::chrono::milliseconds(20));
+  REQUIRE(!timed_out.has_value());
+  CHECK(timed_out.error().code() == ErrorCode::kTimeout);
+
+  std::atomic<bool> woke{false};
+  std::thread waiter([&] {
+    auto r = log->wait_for(1, std::chrono::seconds(30));
+    woke.store(r.has_value());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const auto t0 = std::chrono::steady_clock::now();
+  append_value(*log, 1);
+  waiter.join();
+  CHECK(woke.load());
+  // Woken by the append, not by the 30 s timeout.
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
+}
+
+TEST_CASE("closing a log wakes its waiters and refuses appends", "[log][wait]") {
+  TempDir dir;
+  auto log = open_log(dir.path());
+  std::atomic<int> code{-1};
+  std::thread waiter([&] {
+    auto r = log->wait_for(0, std::chrono::seconds(30));
+    code.store(r ? 0 : static_cast<int>(r.error().code()));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  log->close();
+  waiter.join();
+  CHECK(code.load() == static_cast<int>(ErrorCode::kClosed));
+  auto r = log->append({.value = std::string_view("late")});
+  REQUIRE(!r.has_value());
+  CHECK(r.error().code() == ErrorCode::kClosed);
+}
+
+TEST_CASE("durability policies sync when they say they do", "[log][durability]") {
+  TempDir dir;
+  SECTION("os cache: nothing is synced until flush()") {
+    auto log = open_log(dir.path());
+    for (int i = 0; i < 10; ++i) append_value(*log, i);
+    CHECK(log->durable_offset() == 0);
+    REQUIRE(log->flush().has_value());
+    CHECK(log->durable_offset() == 10);
+  }
+  SECTION("every append") {
+    LogConfig cfg = small_segments();
+    cfg.durability = Durability::every_append();
+    auto log = open_log(dir.path(), cfg);
+    for (int i = 0; i < 100; ++i) {
+      append_value(*log, i);
+      REQUIRE(log->durable_offset() == i + 1);
+    }
+  }
+  SECTION("every N records") {
+    LogConfig cfg;
+    cfg.durability = Durability::every(10);
+    auto log = open_log(dir.path(), cfg);
+    for (int i = 0; i < 25; ++i) append_value(*log, i);
+    CHECK(log->durable_offset() == 20);
+  }
+  SECTION("on an interval, with no further appends") {
+    LogConfig cfg;
+    cfg.durability = Durability::interval(10);
+    auto log = open_log(dir.path(), cfg);
+    for (int i = 0; i < 5; ++i) append_value(*log, i);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (log->durable_offset() < 5 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(log->durable_offset() == 5);
+  }
+}
+
+TEST_CASE("an in-memory log behaves like an on-disk one", "[log][memory]") {
+  auto clock = std::make_shared<ManualClock>(0);
+  LogConfig cfg = small_segments();
+  cfg.clock = clock;
+  cfg.retention_ms = 1000;
+  auto opened = Log::open_in_memory(cfg);
+  REQUIRE(opened.has_value());
+  auto& log = **opened;
+  for (int i = 0; i < 500; ++i) append_value(log, i);
+  CHECK(log.segment_count() >= 3);
+  CHECK(log.directory().empty());
+  check_all(log, 0);
+  CHECK(log.offset_for_time(0) == std::optional<std::int64_t>(0));
+  clock->advance_ms(2000);
+  REQUIRE(log.enforce_retention().has_value());
+  CHECK(log.segment_count() == 1);
+  check_all(log, log.start_offset());
+}
