@@ -49,8 +49,7 @@ struct ReaderResult {
 };
 
 // Reads [0, total) as it is appended, checking dense offsets, per-writer order and bytes.
-void read_everything(const Log& log, std::int64_t total, std::uint32_t writers,
-                     ReaderResult& out) {
+void read_everything(const Log& log, std::int64_t total, std::uint32_t writers, ReaderResult& out) {
   std::vector<std::int64_t> last_seq(writers, -1);
   RecordBatch batch;
   std::int64_t next = 0;
@@ -67,8 +66,8 @@ void read_everything(const Log& log, std::int64_t total, std::uint32_t writers,
     }
     for (const auto& rec : batch) {
       if (rec.offset() != next) {
-        out.failure = "offset " + std::to_string(rec.offset()) + " where " +
-                      std::to_string(next) + " was due";
+        out.failure = "offset " + std::to_string(rec.offset()) + " where " + std::to_string(next) +
+                      " was due";
         return;
       }
       Stamp s;
@@ -133,7 +132,8 @@ TEST_CASE("4 appenders and 4 readers on one log see a dense, ordered, intact seq
           values.push_back(make_value({w, seq + i}));
         }
         for (std::uint32_t i = 0; i < n; ++i) {
-          records.push_back({.key = std::string_view(keys[i]), .value = std::string_view(values[i])});
+          records.push_back(
+              {.key = std::string_view(keys[i]), .value = std::string_view(values[i])});
         }
         auto r = log.append_batch(records);
         if (!r || r->count != n) append_failures.fetch_add(1);

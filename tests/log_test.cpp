@@ -93,11 +93,12 @@ TEST_CASE("append assigns dense offsets from 0 and reads return records whole", 
   REQUIRE(log->start_offset() == 0);
   REQUIRE(log->end_offset() == 0);
 
-  const Header headers[] = {{"trace", std::string_view("abc")},
-                            {"empty", std::string_view("")},
-                            {"null", std::nullopt}};
-  auto a = log->append({.key = std::string_view("k1"), .value = std::string_view("v1"),
-                        .headers = headers, .timestamp_ms = 1000});
+  const Header headers[] = {
+      {"trace", std::string_view("abc")}, {"empty", std::string_view("")}, {"null", std::nullopt}};
+  auto a = log->append({.key = std::string_view("k1"),
+                        .value = std::string_view("v1"),
+                        .headers = headers,
+                        .timestamp_ms = 1000});
   auto b = log->append({.key = std::nullopt, .value = std::nullopt});  // no key, tombstone
   auto c = log->append({.key = std::string_view(""), .value = std::string_view("")});
   REQUIRE(a.has_value());
@@ -383,8 +384,7 @@ TEST_CASE("retention by size deletes the oldest segments, never the active one",
   }
 }
 
-TEST_CASE("retention by time deletes segments whose newest record is too old",
-          "[log][retention]") {
+TEST_CASE("retention by time deletes segments whose newest record is too old", "[log][retention]") {
   TempDir dir;
   auto clock = std::make_shared<ManualClock>(1'000'000);
   LogConfig cfg = small_segments();
@@ -511,8 +511,7 @@ TEST_CASE("an invalid configuration is refused", "[log][errors]") {
   CHECK(Log::open(dir.path(), every_zero).error().code() == ErrorCode::kInvalidArgument);
 }
 
-TEST_CASE("a second writer on the same directory is refused, naming the holder",
-          "[log][lock]") {
+TEST_CASE("a second writer on the same directory is refused, naming the holder", "[log][lock]") {
   TempDir dir;
   auto log = open_log(dir.path());
   SECTION("in the same process") {
@@ -526,9 +525,9 @@ TEST_CASE("a second writer on the same directory is refused, naming the holder",
     REQUIRE(child >= 0);
     if (child == 0) {
       auto second = Log::open(dir.path());
-      const bool refused = !second.has_value() && second.error().code() == ErrorCode::kLocked &&
-                           second.error().message().find(std::to_string(::getppid())) !=
-                               std::string::npos;
+      const bool refused =
+          !second.has_value() && second.error().code() == ErrorCode::kLocked &&
+          second.error().message().find(std::to_string(::getppid())) != std::string::npos;
       ::_exit(refused ? 0 : 1);
     }
     int status = 0;

@@ -40,37 +40,51 @@ namespace rill {
 // What went wrong, coarse enough to branch on. The message says the rest.
 enum class ErrorCode : int {
   kOk = 0,
-  kInvalidArgument,   // bad input from the caller: a bad config, a bad name
-  kOutOfRange,        // an offset or partition outside what exists
-  kRecordTooLarge,    // a record over the configured maximum
-  kNotFound,          // a topic, file or group that does not exist
-  kAlreadyExists,     // creating something that is already there
-  kCorruption,        // on-disk data failed a check (CRC, magic, structure)
-  kIoError,           // a system call failed (open, mmap, fallocate, fsync, ...)
-  kNoSpace,           // the disk is full: ENOSPC/EDQUOT while growing a file
-  kLocked,            // another process or broker holds the directory
-  kTimeout,           // a wait ran out of time
-  kClosed,            // the object was closed or is shutting down
-  kFenced,            // a stale member or generation (consumer groups)
-  kUnsupported,       // the format version or feature is not supported
+  kInvalidArgument,  // bad input from the caller: a bad config, a bad name
+  kOutOfRange,       // an offset or partition outside what exists
+  kRecordTooLarge,   // a record over the configured maximum
+  kNotFound,         // a topic, file or group that does not exist
+  kAlreadyExists,    // creating something that is already there
+  kCorruption,       // on-disk data failed a check (CRC, magic, structure)
+  kIoError,          // a system call failed (open, mmap, fallocate, fsync, ...)
+  kNoSpace,          // the disk is full: ENOSPC/EDQUOT while growing a file
+  kLocked,           // another process or broker holds the directory
+  kTimeout,          // a wait ran out of time
+  kClosed,           // the object was closed or is shutting down
+  kFenced,           // a stale member or generation (consumer groups)
+  kUnsupported,      // the format version or feature is not supported
 };
 
 constexpr std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::kOk: return "ok";
-    case ErrorCode::kInvalidArgument: return "invalid argument";
-    case ErrorCode::kOutOfRange: return "out of range";
-    case ErrorCode::kRecordTooLarge: return "record too large";
-    case ErrorCode::kNotFound: return "not found";
-    case ErrorCode::kAlreadyExists: return "already exists";
-    case ErrorCode::kCorruption: return "corruption";
-    case ErrorCode::kIoError: return "I/O error";
-    case ErrorCode::kNoSpace: return "no space";
-    case ErrorCode::kLocked: return "locked";
-    case ErrorCode::kTimeout: return "timeout";
-    case ErrorCode::kClosed: return "closed";
-    case ErrorCode::kFenced: return "fenced";
-    case ErrorCode::kUnsupported: return "unsupported";
+    case ErrorCode::kOk:
+      return "ok";
+    case ErrorCode::kInvalidArgument:
+      return "invalid argument";
+    case ErrorCode::kOutOfRange:
+      return "out of range";
+    case ErrorCode::kRecordTooLarge:
+      return "record too large";
+    case ErrorCode::kNotFound:
+      return "not found";
+    case ErrorCode::kAlreadyExists:
+      return "already exists";
+    case ErrorCode::kCorruption:
+      return "corruption";
+    case ErrorCode::kIoError:
+      return "I/O error";
+    case ErrorCode::kNoSpace:
+      return "no space";
+    case ErrorCode::kLocked:
+      return "locked";
+    case ErrorCode::kTimeout:
+      return "timeout";
+    case ErrorCode::kClosed:
+      return "closed";
+    case ErrorCode::kFenced:
+      return "fenced";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
   }
   return "unknown";
 }
@@ -242,10 +256,10 @@ class [[nodiscard]] Result<void> {
 
 // RILL_TRY(expr): evaluate a Result<void> expression and return its error from the
 // enclosing function if it failed.
-#define RILL_TRY(expr)                                  \
-  do {                                                  \
-    auto rill_try_result_ = (expr);                     \
-    if (!rill_try_result_.has_value()) [[unlikely]]     \
+#define RILL_TRY(expr)                                          \
+  do {                                                          \
+    auto rill_try_result_ = (expr);                             \
+    if (!rill_try_result_.has_value()) [[unlikely]]             \
       return ::rill::fail(std::move(rill_try_result_).error()); \
   } while (0)
 

@@ -8,8 +8,8 @@
 #pragma once
 
 #include "rill/clock.hpp"
-#include "rill/result.hpp"
 #include "rill/detail/crc32c.hpp"
+#include "rill/result.hpp"
 #include "rill/storage/log.hpp"
 #include "rill/storage/log_format.hpp"
 #include "rill/storage/record.hpp"

@@ -58,11 +58,13 @@ inline std::uint64_t file_size(const std::string& path) {
 }
 
 // Sorted paths of the files in `dir` whose names end with `suffix`.
-inline std::vector<std::string> files_with_suffix(const std::string& dir, const std::string& suffix) {
+inline std::vector<std::string> files_with_suffix(const std::string& dir,
+                                                  const std::string& suffix) {
   std::vector<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     const std::string p = e.path().string();
-    if (p.size() >= suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (p.size() >= suffix.size() &&
+        p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
       out.push_back(p);
     }
   }

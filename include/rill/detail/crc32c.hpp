@@ -37,7 +37,8 @@ constexpr std::array<std::array<std::uint32_t, 256>, 8> make_crc32c_tables() {
     t[0][b] = c;
   }
   for (std::size_t k = 1; k < 8; ++k) {
-    for (std::uint32_t b = 0; b < 256; ++b) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFu];
+    for (std::uint32_t b = 0; b < 256; ++b)
+      t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xFFu];
   }
   return t;
 }
@@ -66,8 +67,9 @@ inline std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::s
 }
 
 #if RILL_HAVE_CRC32C_HW
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(
-    std::uint32_t crc, const void* data, std::size_t n) noexcept {
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t crc,
+                                                                       const void* data,
+                                                                       std::size_t n) noexcept {
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint64_t c = ~crc;
   while (n >= 8) {
@@ -87,8 +89,7 @@ inline bool crc32c_hardware_available() noexcept {
   return available;
 }
 #else
-inline std::uint32_t crc32c_hardware(std::uint32_t crc, const void* data,
-                                     std::size_t n) noexcept {
+inline std::uint32_t crc32c_hardware(std::uint32_t crc, const void* data, std::size_t n) noexcept {
   return crc32c_portable(crc, data, n);
 }
 inline bool crc32c_hardware_available() noexcept { return false; }

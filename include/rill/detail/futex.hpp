@@ -39,7 +39,8 @@ inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
             nullptr, 0);
 #else
   (void)expected;
-  std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(timeout, std::chrono::microseconds(50)));
+  std::this_thread::sleep_for(
+      std::min<std::chrono::nanoseconds>(timeout, std::chrono::microseconds(50)));
 #endif
 }
 

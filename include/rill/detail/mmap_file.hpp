@@ -168,9 +168,8 @@ class Mapping {
 
   // Zero-filled private memory of `size` bytes, committed lazily by the kernel.
   static Result<Mapping> map_anonymous(std::size_t size) {
-    void* p =
-        ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-               -1, 0);
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) return sys_error("mmap", "<anonymous>", errno);
     return Mapping(static_cast<std::byte*>(p), size);
   }

@@ -77,7 +77,8 @@ class SparseIndex {
     idx.map_ = std::move(*m);
     FileHeader h;
     std::memcpy(&h, idx.map_.data(), sizeof h);
-    if (const char* why = check_file_header(h, kKind)) return fail(ErrorCode::kCorruption, path + ": " + why);
+    if (const char* why = check_file_header(h, kKind))
+      return fail(ErrorCode::kCorruption, path + ": " + why);
     if (h.base_offset != base_offset) {
       return fail(ErrorCode::kCorruption, path + ": base offset does not match its log");
     }
@@ -156,7 +157,8 @@ inline std::uint32_t lookup_offset(std::span<const OffsetIndexEntry> entries,
 // Where to start scanning for the first record with timestamp >= `ts`: the indexed frame just
 // before the first entry whose running maximum reaches `ts` (every record before that frame
 // has a smaller timestamp), or 0 for the segment's first frame.
-inline std::uint32_t lookup_time(std::span<const TimeIndexEntry> entries, std::int64_t ts) noexcept {
+inline std::uint32_t lookup_time(std::span<const TimeIndexEntry> entries,
+                                 std::int64_t ts) noexcept {
   auto it = std::lower_bound(
       entries.begin(), entries.end(), ts,
       [](const TimeIndexEntry& e, std::int64_t v) { return e.max_timestamp_ms < v; });

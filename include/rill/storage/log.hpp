@@ -101,7 +101,7 @@ struct RecoveryReport {
   std::int64_t truncated_at = -1;     // first dropped offset, -1 when nothing was dropped
   std::uint32_t segments_deleted = 0;
   std::uint32_t indexes_rebuilt = 0;
-  std::string detail;                 // what was wrong, where; empty when clean
+  std::string detail;  // what was wrong, where; empty when clean
   bool clean() const noexcept { return dropped_bytes == 0 && segments_deleted == 0; }
 };
 
@@ -188,8 +188,9 @@ class Log {
       const std::size_t size = frame_size(r);
       if (size == 0 || size > config_.max_record_bytes) {
         return fail(ErrorCode::kRecordTooLarge,
-                    "record of " + (size == 0 ? std::string("over 4 GiB or with oversize fields")
-                                              : std::to_string(size) + " bytes") +
+                    "record of " +
+                        (size == 0 ? std::string("over 4 GiB or with oversize fields")
+                                   : std::to_string(size) + " bytes") +
                         " exceeds max_record_bytes " + std::to_string(config_.max_record_bytes));
       }
       if (r.timestamp_ms < 0 && r.timestamp_ms != kNoTimestamp) {
@@ -238,14 +239,12 @@ class Log {
     end_offset_.store(static_cast<std::int64_t>(next_offset_), std::memory_order_seq_cst);
     const auto count = static_cast<std::int64_t>(next_offset_ - first);
     unsynced_records_ += static_cast<std::uint64_t>(count);
-    const bool sync_now =
-        config_.durability.mode == Durability::Mode::kEveryAppend ||
-        (config_.durability.mode == Durability::Mode::kEveryRecords &&
-         unsynced_records_ >= config_.durability.every_records);
+    const bool sync_now = config_.durability.mode == Durability::Mode::kEveryAppend ||
+                          (config_.durability.mode == Durability::Mode::kEveryRecords &&
+                           unsynced_records_ >= config_.durability.every_records);
     const bool prefault_due =
-        config_.prefault_bytes != 0 &&
-        seg->write_position() + config_.prefault_bytes / 2 >
-            seg->prefaulted_to().load(std::memory_order_relaxed);
+        config_.prefault_bytes != 0 && seg->write_position() + config_.prefault_bytes / 2 >
+                                           seg->prefaulted_to().load(std::memory_order_relaxed);
     const bool retention_due = std::exchange(retention_due_, false);
     lock.unlock();
 
@@ -266,7 +265,8 @@ class Log {
       end_offset = next_offset_;
       unsynced_records_ = 0;
     }
-    const auto durable = static_cast<std::uint64_t>(durable_offset_.load(std::memory_order_relaxed));
+    const auto durable =
+        static_cast<std::uint64_t>(durable_offset_.load(std::memory_order_relaxed));
     const auto segs = segments_snapshot();
     for (const auto& seg : segs) {
       if (seg->end_offset() <= durable && seg.get() != segs.back().get()) continue;
@@ -326,10 +326,9 @@ class Log {
     const std::int64_t start = start_offset();
     if (offset < start || offset > end) {
       out.segment_.reset();
-      return fail(ErrorCode::kOutOfRange, "offset " + std::to_string(offset) +
-                                              " is outside the log's range [" +
-                                              std::to_string(start) + ", " + std::to_string(end) +
-                                              "]");
+      return fail(ErrorCode::kOutOfRange,
+                  "offset " + std::to_string(offset) + " is outside the log's range [" +
+                      std::to_string(start) + ", " + std::to_string(end) + "]");
     }
     if (offset == end || max_records == 0) return {};
     const auto want = static_cast<std::uint64_t>(offset);
@@ -353,7 +352,8 @@ class Log {
       pos = seg->position_hint(want, &at);
     }
     const std::uint64_t seg_end_pos = seg->end_position();
-    const std::uint64_t limit = std::min<std::uint64_t>(seg->end_offset(), static_cast<std::uint64_t>(end));
+    const std::uint64_t limit =
+        std::min<std::uint64_t>(seg->end_offset(), static_cast<std::uint64_t>(end));
     const std::byte* base = seg->data();
     while (at < want) {  // skip from the index hint to the wanted offset
       const FrameCheck c = check_frame(base + pos, seg_end_pos - pos, at, false);
@@ -450,8 +450,9 @@ class Log {
       std::size_t n = 0;
       while (n + 1 < segments_.size()) {
         const Segment& s = *segments_[n];
-        const bool by_size = config_.retention_bytes >= 0 &&
-                             total - s.size_bytes() >= static_cast<std::uint64_t>(config_.retention_bytes);
+        const bool by_size =
+            config_.retention_bytes >= 0 &&
+            total - s.size_bytes() >= static_cast<std::uint64_t>(config_.retention_bytes);
         const bool by_time =
             config_.retention_ms >= 0 && s.max_timestamp_ms() < now - config_.retention_ms;
         if (!by_size && !by_time) break;
@@ -581,9 +582,9 @@ class Log {
   }
 
   Unexpected corrupt_at(const Segment& seg, std::uint64_t pos, const char* reason) const {
-    return fail(ErrorCode::kCorruption, (seg.in_memory() ? std::string("<memory>") : seg.log_path()) +
-                                            ": position " + std::to_string(pos) + ": " +
-                                            (reason ? reason : "frame missing"));
+    return fail(ErrorCode::kCorruption,
+                (seg.in_memory() ? std::string("<memory>") : seg.log_path()) + ": position " +
+                    std::to_string(pos) + ": " + (reason ? reason : "frame missing"));
   }
 
   Result<void> lock_directory() {
@@ -595,7 +596,8 @@ class Log {
       const ssize_t n = ::pread(f->fd(), holder, sizeof holder - 1, 0);
       std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "unknown";
       while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
-      return fail(ErrorCode::kLocked, dir_ + " is already open for writing (held by pid " + who + ")");
+      return fail(ErrorCode::kLocked,
+                  dir_ + " is already open for writing (held by pid " + who + ")");
     }
     const std::string pid = std::to_string(::getpid()) + "\n";
     RILL_TRY(f->truncate(0));
@@ -821,8 +823,7 @@ inline Result<bool> Log::recover_sealed(Segment& seg, std::uint64_t expected_end
     rebuilt = *attached;
     std::uint64_t at = seg.base_offset();
     const std::uint64_t pos =
-        rebuilt ? kFileHeaderSize
-                : seg.position_hint(expected_end > 0 ? expected_end - 1 : 0, &at);
+        rebuilt ? kFileHeaderSize : seg.position_hint(expected_end > 0 ? expected_end - 1 : 0, &at);
     r = seg.scan(pos, at, true, file_end);
     r.max_timestamp_ms = std::max(r.max_timestamp_ms, seg.indexed_max_timestamp_ms());
   }
@@ -862,15 +863,15 @@ inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) 
                           : r.end_position + align_frame(config_.max_record_bytes) + kFrameAlign;
   const std::uint64_t garbage_end = seg.nonzero_end(r.end_position, look_to);
   if (garbage_end > r.end_position) {
-    const std::uint64_t lost = r.damage != nullptr
-                                   ? seg.count_frames_from(r.end_position, garbage_end)
-                                   : 0;
+    const std::uint64_t lost =
+        r.damage != nullptr ? seg.count_frames_from(r.end_position, garbage_end) : 0;
     recovery_.dropped_bytes += garbage_end - r.end_position;
     recovery_.dropped_records += lost;
-    if (recovery_.truncated_at < 0) recovery_.truncated_at = static_cast<std::int64_t>(r.end_offset);
+    if (recovery_.truncated_at < 0)
+      recovery_.truncated_at = static_cast<std::int64_t>(r.end_offset);
     note(seg.log_path() + ": truncated at position " + std::to_string(r.end_position) +
-         " (offset " + std::to_string(r.end_offset) + "): " +
-         (r.damage ? r.damage : "unfinished frame") + ", dropped " +
+         " (offset " + std::to_string(r.end_offset) +
+         "): " + (r.damage ? r.damage : "unfinished frame") + ", dropped " +
          std::to_string(garbage_end - r.end_position) + " bytes");
     seg.zero(r.end_position, garbage_end);
   }
@@ -886,15 +887,31 @@ inline void Log::drop_segment(std::uint64_t base) {
     recovery_.dropped_bytes += used;
     recovery_.dropped_records += (*seg)->count_frames_from(kFileHeaderSize, used);
     if (used > kFileHeaderSize || recovery_.truncated_at < 0) {
-      recovery_.truncated_at = recovery_.truncated_at < 0
-                                   ? static_cast<std::int64_t>(base)
-                                   : std::min<std::int64_t>(recovery_.truncated_at,
-                                                            static_cast<std::int64_t>(base));
+      recovery_.truncated_at =
+          recovery_.truncated_at < 0
+              ? static_cast<std::int64_t>(base)
+              : std::min<std::int64_t>(recovery_.truncated_at, static_cast<std::int64_t>(base));
     }
     (*seg)->remove_files();
   } else {
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0) recovery_.dropped_bytes += static_cast<std::uint64_t>(st.st_size);
+    // Count the non-zero bytes, not the file size: a roll killed before it wrote the header
+    // leaves a preallocated file of zeros, which held nothing (tests/crash_test.cpp saw
+    // dropped_bytes equal to segment_bytes after such a crash).
+    std::uint64_t used = 0;
+    if (auto f = detail::File::open(path, O_RDONLY)) {
+      char buf[1 << 14];
+      std::uint64_t pos = 0;
+      for (ssize_t n; (n = ::pread(f->fd(), buf, sizeof buf, static_cast<off_t>(pos))) > 0;) {
+        for (ssize_t i = n; i > 0; --i) {
+          if (buf[i - 1] != 0) {
+            used = pos + static_cast<std::uint64_t>(i);
+            break;
+          }
+        }
+        pos += static_cast<std::uint64_t>(n);
+      }
+    }
+    recovery_.dropped_bytes += used;
     ::unlink(path.c_str());
     ::unlink((dir_ + "/" + segment_file_name(base, ".index")).c_str());
     ::unlink((dir_ + "/" + segment_file_name(base, ".timeindex")).c_str());

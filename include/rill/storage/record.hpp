@@ -91,7 +91,9 @@ class RecordView {
   RecordView() = default;
   explicit RecordView(const std::byte* frame) noexcept : frame_(frame) {}
 
-  std::int64_t offset() const noexcept { return static_cast<std::int64_t>(field<std::uint64_t>(8)); }
+  std::int64_t offset() const noexcept {
+    return static_cast<std::int64_t>(field<std::uint64_t>(8));
+  }
   std::int64_t timestamp_ms() const noexcept { return field<std::int64_t>(16); }
   bool has_key() const noexcept { return key_size() != kNullSize; }
   bool is_tombstone() const noexcept { return value_size() == kNullSize; }

@@ -309,9 +309,7 @@ class Segment {
   }
 
   std::string log_path() const { return dir_ + "/" + segment_file_name(base_offset_, ".log"); }
-  std::string index_path() const {
-    return dir_ + "/" + segment_file_name(base_offset_, ".index");
-  }
+  std::string index_path() const { return dir_ + "/" + segment_file_name(base_offset_, ".index"); }
   std::string time_index_path() const {
     return dir_ + "/" + segment_file_name(base_offset_, ".timeindex");
   }
