@@ -154,21 +154,39 @@ TEST_CASE("reads are zero-copy views into the segment mapping", "[log]") {
   CHECK(value < data + segs.back()->capacity_bytes());
 }
 
-TEST_CASE("a batch append gives consecutive offsets and is read back whole", "[log]") {
+TEST_CASE("a batch append gives consecutive offsets in one segment", "[log]") {
   TempDir dir;
   auto log = open_log(dir.path(), small_segments());
   append_value(*log, 0);
   std::vector<std::string> values;
-  for (int i = 1; i <= 200; ++i) values.push_back(value_for(i));
+  for (int i = 1; i <= 60; ++i) values.push_back(value_for(i));  // ~9 KB: more than a segment
   std::vector<Record> records;
   for (const auto& v : values) records.push_back({.key = std::string_view("key"), .value = v});
-  auto info = log->append_batch(records);  // larger than one segment: spans several
-  REQUIRE(info.has_value());
-  CHECK(info->offset == 1);
-  CHECK(info->count == 200);
-  CHECK(log->end_offset() == 201);
-  CHECK(log->segment_count() > 2);
-  check_all(*log, 0);
+
+  SECTION("a batch larger than a segment is refused whole") {
+    auto info = log->append_batch(records);
+    REQUIRE(!info.has_value());
+    CHECK(info.error().code() == ErrorCode::kRecordTooLarge);
+    CHECK(log->end_offset() == 1);
+  }
+  SECTION("a batch that does not fit the active segment rolls it first") {
+    records.resize(56);  // 56 frames of 144 bytes: fit a fresh 8 KiB segment, not the rest
+    for (int round = 0; round < 3; ++round) {
+      const auto before = log->segment_count();
+      auto info = log->append_batch(records);
+      REQUIRE(info.has_value());
+      CHECK(info->offset == 1 + round * 56);
+      CHECK(info->count == 56);
+      CHECK(log->segment_count() == before + 1);
+      CHECK(log->segments().back()->base_offset() == static_cast<std::uint64_t>(info->offset));
+      for (std::size_t i = 0; i < records.size(); ++i) {  // next round's values
+        values[i] = value_for(info->offset + 56 + static_cast<std::int64_t>(i));
+        records[i].value = values[i];
+      }
+    }
+    CHECK(log->end_offset() == 1 + 3 * 56);
+    check_all(*log, 0);
+  }
 }
 
 TEST_CASE("a batch with one invalid record appends nothing", "[log][errors]") {

@@ -181,7 +181,10 @@ class Log {
   Result<AppendInfo> append(const Record& record) { return append_batch({&record, 1}); }
 
   // Appends records with consecutive offsets under one lock and one publication: readers see
-  // all of them or none. Validated first: if any record is invalid, none is appended.
+  // all of them or none. A batch always lands in one segment (rolling first if needed).
+  // Validated first: if any record is invalid, or the batch's frames exceed
+  // segment_bytes - 64 (kRecordTooLarge, as Kafka's batch-larger-than-segment), none is
+  // appended.
   Result<AppendInfo> append_batch(std::span<const Record> records) {
     std::size_t total = 0;
     for (const Record& r : records) {
@@ -200,6 +203,11 @@ class Log {
       total += align_frame(size);
     }
     if (records.empty()) return AppendInfo{end_offset(), 0, clock_->now_ms()};
+    if (total > config_.segment_bytes - kFileHeaderSize) {  // as Kafka: a batch fits a segment
+      return fail(ErrorCode::kRecordTooLarge, "batch of " + std::to_string(total) +
+                                                  " bytes does not fit in a segment of " +
+                                                  std::to_string(config_.segment_bytes) + " bytes");
+    }
 
     std::unique_lock lock(append_mu_);
     if (closed_.load(std::memory_order_relaxed)) return fail(ErrorCode::kClosed, "log is closed");
@@ -212,18 +220,8 @@ class Log {
       }
     }
     const std::uint64_t first = next_offset_;
-    for (const Record& r : records) {
+    for (const Record& r : records) {  // fits: checked above, rolled if needed
       const std::size_t size = frame_size(r);
-      if (!seg->has_room(align_frame(size))) {  // a batch larger than a segment
-        seg->publish(next_offset_);
-        auto rolled = roll(now);
-        if (!rolled) {
-          // Keep what fits: those records are already written and now published below.
-          if (next_offset_ == first) return fail(std::move(rolled).error());
-          break;
-        }
-        seg = active_.get();
-      }
       const std::int64_t ts = r.timestamp_ms == kNoTimestamp ? now : r.timestamp_ms;
       const std::uint64_t pos = seg->write_position();
       encode_frame(seg->write_ptr(), r, size, next_offset_, ts);
