@@ -507,7 +507,11 @@ class Log {
     clock_ = config_.clock ? config_.clock : SystemClock::instance();
   }
 
-  static Result<void> validate(const LogConfig& c) {
+  static Result<void> validate(const LogConfig& c) { return validate_config(c); }
+
+ public:
+  // Checks a configuration without opening anything: kInvalidArgument naming the bad field.
+  static Result<void> validate_config(const LogConfig& c) {
     if (c.segment_bytes < kFileHeaderSize + align_frame(kFrameHeaderSize) ||
         c.segment_bytes > (std::size_t{1} << 32)) {
       return fail(ErrorCode::kInvalidArgument,
@@ -530,6 +534,8 @@ class Log {
     return {};
   }
 
+
+ private:
   SegmentLayout layout() const { return {config_.segment_bytes, config_.index_interval_bytes}; }
 
   bool roll_due(const Segment& seg, std::int64_t now) const noexcept {
@@ -750,6 +756,8 @@ inline Result<void> Log::recover() {
     const std::string name = entry.path().filename().string();
     const auto dot = name.find('.');
     if (dot != 20 || name.find_first_not_of("0123456789") != 20) continue;
+    // 20 digits can exceed 2^64 - 1, where std::stoull would throw: not one of ours.
+    if (name.compare(0, 20, "18446744073709551615") > 0) continue;
     const std::uint64_t base = std::stoull(name.substr(0, 20));
     const std::string ext = name.substr(20);
     if (ext == ".log") {
@@ -836,6 +844,15 @@ inline Result<bool> Log::recover_sealed(Segment& seg, std::uint64_t expected_end
     RILL_TRY(seg.rebuild_indexes(r.end_position));
     rebuilt = true;
   }
+  if (!rebuilt && r.end_position < file_end) {
+    // The file holds more than its frames (a roll killed before seal() truncated it), and the
+    // index entries were only checked against the file's end. seal() cuts the file at the
+    // frames' end; an entry past it would send offset_for_time into pages that are gone
+    // (SIGBUS, tests/corruption_test.cpp). Check them again against the frames' end.
+    auto again = seg.attach_indexes(r.end_position, expected_end);
+    if (!again) return fail(std::move(again).error());
+    rebuilt = *again;
+  }
   if (rebuilt) ++recovery_.indexes_rebuilt;
   seg.restore(r);
   seg.seal();
@@ -861,8 +878,10 @@ inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) 
                           : r.end_position + align_frame(config_.max_record_bytes) + kFrameAlign;
   const std::uint64_t garbage_end = seg.nonzero_end(r.end_position, look_to);
   if (garbage_end > r.end_position) {
+    // Count up to the capacity, not garbage_end: a frame whose last bytes are zero ends
+    // after garbage_end and would be missed (what follows garbage_end is all zero).
     const std::uint64_t lost =
-        r.damage != nullptr ? seg.count_frames_from(r.end_position, garbage_end) : 0;
+        r.damage != nullptr ? seg.count_frames_from(r.end_position, seg.capacity_bytes()) : 0;
     recovery_.dropped_bytes += garbage_end - r.end_position;
     recovery_.dropped_records += lost;
     if (recovery_.truncated_at < 0)
@@ -872,6 +891,12 @@ inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) 
          "): " + (r.damage ? r.damage : "unfinished frame") + ", dropped " +
          std::to_string(garbage_end - r.end_position) + " bytes");
     seg.zero(r.end_position, garbage_end);
+  }
+  if (recovery_.truncated_at > static_cast<std::int64_t>(r.end_offset)) {
+    // Later segments were dropped (setting truncated_at to their base) and this one, a
+    // damaged sealed segment now active, may have lost records of its own: the first dropped
+    // offset is where it ends now, even when nothing after its last frame needed zeroing.
+    recovery_.truncated_at = static_cast<std::int64_t>(r.end_offset);
   }
   RILL_TRY(seg.rebuild_indexes(r.end_position));
   seg.restore(r);
@@ -883,7 +908,9 @@ inline void Log::drop_segment(std::uint64_t base) {
   if (auto seg = Segment::open_file(dir_, base, layout(), false)) {
     const std::uint64_t used = (*seg)->nonzero_end(kFileHeaderSize, (*seg)->capacity_bytes());
     recovery_.dropped_bytes += used;
-    recovery_.dropped_records += (*seg)->count_frames_from(kFileHeaderSize, used);
+    // Up to the file's end, not `used`: a last frame ending in zero bytes ends after `used`.
+    recovery_.dropped_records +=
+        (*seg)->count_frames_from(kFileHeaderSize, (*seg)->capacity_bytes());
     if (used > kFileHeaderSize || recovery_.truncated_at < 0) {
       recovery_.truncated_at =
           recovery_.truncated_at < 0
@@ -910,6 +937,13 @@ inline void Log::drop_segment(std::uint64_t base) {
       }
     }
     recovery_.dropped_bytes += used;
+    // Bytes past the header were frames: their records are dropped from `base` on.
+    if (used > kFileHeaderSize) {
+      recovery_.truncated_at = recovery_.truncated_at < 0
+                                   ? static_cast<std::int64_t>(base)
+                                   : std::min<std::int64_t>(recovery_.truncated_at,
+                                                            static_cast<std::int64_t>(base));
+    }
     ::unlink(path.c_str());
     ::unlink((dir_ + "/" + segment_file_name(base, ".index")).c_str());
     ::unlink((dir_ + "/" + segment_file_name(base, ".timeindex")).c_str());

@@ -1,0 +1,684 @@
+// rill/broker.hpp: the object that owns a data directory (or a stretch of memory): its topics,
+// each topic's partitions and configuration, and the clock.
+//
+//   auto broker = rill::Broker::open("data");                  // or Broker::open_in_memory()
+//   (*broker)->create_topic("orders", {.partitions = 8});
+//   auto desc = (*broker)->describe_topic("orders");
+//
+// On disk, with Kafka's shape:
+//   data/.lock                      flock(2)ed while a broker has the directory open; its pid
+//   data/orders/topic.conf          the topic's configuration (text, key=value)
+//   data/orders/0/ ... data/orders/7/   one partition log each (see docs/format.md)
+//
+// Thread-safety: thread-safe. Topic administration (create, delete, add partitions) serialises
+// on one mutex; producers and readers holding a topic handle never take it.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "rill/clock.hpp"
+#include "rill/detail/mmap_file.hpp"
+#include "rill/result.hpp"
+#include "rill/storage/log.hpp"
+
+namespace rill {
+
+// What happens to old records. kDelete: retention by size and time deletes old segments.
+// kCompact: keep the latest record per key (compaction itself arrives with the compaction
+// work; until then a compacted topic keeps everything, and retention does not delete).
+enum class CleanupPolicy { kDelete, kCompact };
+
+// Partitions of one topic at most: the typed layer keeps a fixed table of this many slots per
+// topic, so growing a topic never moves what concurrent producers are reading.
+inline constexpr std::int32_t kMaxPartitions = 1024;
+
+// A topic's configuration, named after Kafka's topic configs. Persisted in topic.conf.
+struct TopicConfig {
+  std::int32_t partitions = 1;
+  std::size_t segment_bytes = 64u << 20;             // segment.bytes
+  std::int64_t segment_ms = 7LL * 24 * 3600 * 1000;  // segment.ms
+  std::int64_t retention_bytes = -1;                 // retention.bytes (per partition)
+  // retention.ms. Kafka's default is 7 days; rill keeps everything unless told otherwise,
+  // because an embedded log that silently drops week-old data is a nasty surprise.
+  std::int64_t retention_ms = -1;
+  CleanupPolicy cleanup_policy = CleanupPolicy::kDelete;  // cleanup.policy
+  storage::Durability durability{};                       // flush.messages / flush.ms
+  std::size_t max_record_bytes = 1u << 20;                // max.message.bytes
+  // The serde identities of the keys and values (set by Topic<K,V>; empty for raw bytes).
+  std::string key_serde{};
+  std::string value_serde{};
+};
+
+struct PartitionInfo {
+  std::int32_t partition = 0;
+  std::int64_t start_offset = 0;
+  std::int64_t end_offset = 0;
+  std::uint64_t size_bytes = 0;
+  std::size_t segments = 0;
+};
+
+struct TopicDescription {
+  std::string name;
+  TopicConfig config;
+  std::vector<PartitionInfo> partitions;
+};
+
+// A partition whose recovery on open was not clean (see storage::RecoveryReport).
+struct PartitionRecovery {
+  std::string topic;
+  std::int32_t partition;
+  storage::RecoveryReport report;
+};
+
+struct BrokerOptions {
+  // Where all time comes from: record timestamps, segment roll, retention, group timeouts.
+  std::shared_ptr<Clock> clock{};
+  // Pages to fault in ahead of each partition's appender (storage::LogConfig::prefault_bytes).
+  std::size_t prefault_bytes = 4u << 20;
+  // Check every frame's CRC when reading (storage::LogConfig::verify_checksums).
+  bool verify_checksums = true;
+};
+
+// Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-], and not "." or "..". Anything
+// else, a path separator above all, is refused (kInvalidArgument).
+inline Result<void> validate_topic_name(std::string_view name) {
+  if (name.empty()) return fail(ErrorCode::kInvalidArgument, "topic name is empty");
+  if (name.size() > 249) {
+    return fail(ErrorCode::kInvalidArgument,
+                "topic name is " + std::to_string(name.size()) + " characters; at most 249");
+  }
+  if (name == "." || name == "..") {
+    return fail(ErrorCode::kInvalidArgument, "topic name cannot be \".\" or \"..\"");
+  }
+  for (const char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      std::string shown = (c >= 0x20 && c < 0x7f)
+                              ? std::string("'") + c + "'"
+                              : "byte " + std::to_string(static_cast<unsigned char>(c));
+      return fail(ErrorCode::kInvalidArgument, "topic name \"" + std::string(name) +
+                                                   "\" contains " + shown +
+                                                   "; allowed: letters, digits, '.', '_', '-'");
+    }
+  }
+  return {};
+}
+
+class Broker;
+
+namespace detail {
+
+inline storage::LogConfig log_config(const TopicConfig& t, const BrokerOptions& o,
+                                     const std::shared_ptr<Clock>& clock) {
+  storage::LogConfig c;
+  c.segment_bytes = t.segment_bytes;
+  c.segment_ms = t.segment_ms;
+  c.max_record_bytes = t.max_record_bytes;
+  const bool deletes = t.cleanup_policy == CleanupPolicy::kDelete;
+  c.retention_bytes = deletes ? t.retention_bytes : -1;
+  c.retention_ms = deletes ? t.retention_ms : -1;
+  c.durability = t.durability;
+  c.verify_checksums = o.verify_checksums;
+  c.prefault_bytes = o.prefault_bytes;
+  c.clock = clock;
+  return c;
+}
+
+inline Result<void> validate_topic_config(const TopicConfig& t) {
+  if (t.partitions < 1 || t.partitions > kMaxPartitions) {
+    return fail(ErrorCode::kInvalidArgument, "partitions must be within [1, " +
+                                                 std::to_string(kMaxPartitions) + "], got " +
+                                                 std::to_string(t.partitions));
+  }
+  for (const auto* s : {&t.key_serde, &t.value_serde}) {
+    if (s->find_first_of("\n\r=") != std::string::npos) {
+      return fail(ErrorCode::kInvalidArgument, "a serde name may not contain newlines or '='");
+    }
+  }
+  return storage::Log::validate_config(log_config(t, BrokerOptions{}, nullptr));
+}
+
+inline std::string durability_to_string(const storage::Durability& d) {
+  using M = storage::Durability::Mode;
+  switch (d.mode) {
+    case M::kOsCache:
+      return "os_cache";
+    case M::kEveryRecords:
+      return "every:" + std::to_string(d.every_records);
+    case M::kInterval:
+      return "interval:" + std::to_string(d.interval_ms);
+    case M::kEveryAppend:
+      return "every_append";
+  }
+  return "os_cache";
+}
+
+// topic.conf: "# comment" lines and key=value lines; every key below must appear once.
+inline std::string format_topic_config(const TopicConfig& t) {
+  std::string out = "# rill topic configuration\nversion=1\n";
+  auto line = [&](const char* k, const std::string& v) {
+    out += k;
+    out += '=';
+    out += v;
+    out += '\n';
+  };
+  line("partitions", std::to_string(t.partitions));
+  line("segment_bytes", std::to_string(t.segment_bytes));
+  line("segment_ms", std::to_string(t.segment_ms));
+  line("retention_bytes", std::to_string(t.retention_bytes));
+  line("retention_ms", std::to_string(t.retention_ms));
+  line("cleanup_policy", t.cleanup_policy == CleanupPolicy::kCompact ? "compact" : "delete");
+  line("durability", durability_to_string(t.durability));
+  line("max_record_bytes", std::to_string(t.max_record_bytes));
+  line("key_serde", t.key_serde);
+  line("value_serde", t.value_serde);
+  return out;
+}
+
+template <typename T>
+bool parse_int(std::string_view s, T& out) {
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, out);
+  return ec == std::errc() && p == end;
+}
+
+// Parses topic.conf; kCorruption naming the line for anything unexpected, then validates.
+inline Result<TopicConfig> parse_topic_config(std::string_view text, const std::string& where) {
+  TopicConfig t;
+  std::map<std::string, std::string, std::less<>> kv;
+  std::size_t line_no = 0;
+  while (!text.empty()) {
+    ++line_no;
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    if (line.empty() || line[0] == '#') continue;
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return fail(ErrorCode::kCorruption,
+                  where + ":" + std::to_string(line_no) + ": expected key=value");
+    }
+    auto [it, inserted] =
+        kv.emplace(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+    if (!inserted) {
+      return fail(ErrorCode::kCorruption,
+                  where + ":" + std::to_string(line_no) + ": duplicate key '" + it->first + "'");
+    }
+  }
+  auto bad = [&](const std::string& key) {
+    return fail(ErrorCode::kCorruption, where + ": missing or invalid '" + key + "'");
+  };
+  auto get = [&](const char* key) -> const std::string* {
+    auto it = kv.find(key);
+    return it == kv.end() ? nullptr : &it->second;
+  };
+  const std::string* v = get("version");
+  if (v == nullptr || *v != "1") return bad("version");
+  auto num = [&](const char* key, auto& field) -> bool {
+    const std::string* s = get(key);
+    return s != nullptr && parse_int(*s, field);
+  };
+  if (!num("partitions", t.partitions)) return bad("partitions");
+  if (!num("segment_bytes", t.segment_bytes)) return bad("segment_bytes");
+  if (!num("segment_ms", t.segment_ms)) return bad("segment_ms");
+  if (!num("retention_bytes", t.retention_bytes)) return bad("retention_bytes");
+  if (!num("retention_ms", t.retention_ms)) return bad("retention_ms");
+  if (!num("max_record_bytes", t.max_record_bytes)) return bad("max_record_bytes");
+  const std::string* policy = get("cleanup_policy");
+  if (policy != nullptr && *policy == "delete") {
+    t.cleanup_policy = CleanupPolicy::kDelete;
+  } else if (policy != nullptr && *policy == "compact") {
+    t.cleanup_policy = CleanupPolicy::kCompact;
+  } else {
+    return bad("cleanup_policy");
+  }
+  const std::string* d = get("durability");
+  if (d == nullptr) return bad("durability");
+  if (*d == "os_cache") {
+    t.durability = storage::Durability::os_cache();
+  } else if (*d == "every_append") {
+    t.durability = storage::Durability::every_append();
+  } else if (d->rfind("every:", 0) == 0) {
+    std::uint64_t n = 0;
+    if (!parse_int(std::string_view(*d).substr(6), n)) return bad("durability");
+    t.durability = storage::Durability::every(n);
+  } else if (d->rfind("interval:", 0) == 0) {
+    std::int64_t ms = 0;
+    if (!parse_int(std::string_view(*d).substr(9), ms)) return bad("durability");
+    t.durability = storage::Durability::interval(ms);
+  } else {
+    return bad("durability");
+  }
+  const std::string* ks = get("key_serde");
+  const std::string* vs = get("value_serde");
+  if (ks == nullptr) return bad("key_serde");
+  if (vs == nullptr) return bad("value_serde");
+  t.key_serde = *ks;
+  t.value_serde = *vs;
+  if (kv.size() != 11) {
+    for (const auto& [k, unused] : kv) {
+      static constexpr std::string_view known[] = {
+          "version",          "partitions",   "segment_bytes",  "segment_ms",
+          "retention_bytes",  "retention_ms", "cleanup_policy", "durability",
+          "max_record_bytes", "key_serde",    "value_serde"};
+      if (std::find(std::begin(known), std::end(known), k) == std::end(known)) {
+        return fail(ErrorCode::kCorruption, where + ": unknown key '" + k + "'");
+      }
+    }
+  }
+  auto valid = validate_topic_config(t);
+  if (!valid) return fail(ErrorCode::kCorruption, where + ": " + valid.error().message());
+  return t;
+}
+
+// Writes `bytes` to `path` so that a crash leaves either the old file or the new one: a
+// temporary file, fsync, rename over, fsync of the directory.
+inline Result<void> write_file_atomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    auto f = File::open(tmp, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!f) return fail(std::move(f).error());
+    RILL_TRY(f->pwrite_all(bytes.data(), bytes.size(), 0));
+    if (::fsync(f->fd()) != 0) return sys_error("fsync", tmp, errno);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return sys_error("rename", tmp, errno);
+  return sync_directory(std::filesystem::path(path).parent_path().string());
+}
+
+inline Result<std::string> read_small_file(const std::string& path) {
+  auto f = File::open(path, O_RDONLY);
+  if (!f) return fail(std::move(f).error());
+  auto size = f->size();
+  if (!size) return fail(std::move(size).error());
+  if (*size > (1u << 20)) return fail(ErrorCode::kCorruption, path + ": larger than 1 MiB");
+  std::string out(static_cast<std::size_t>(*size), '\0');
+  std::size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::pread(f->fd(), out.data() + got, out.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return sys_error("pread", path, errno);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
+  return out;
+}
+
+// One topic as the broker and every handle on it see it. The partition table is a fixed array
+// of kMaxPartitions slots filled in order, and a count published with release: growing the
+// topic never moves a slot, so handles read it without a lock.
+class TopicState {
+ public:
+  TopicState(std::string name, TopicConfig config)
+      : name_(std::move(name)),
+        config_(std::move(config)),
+        slots_(new std::atomic<storage::Log*>[kMaxPartitions]) {
+    for (std::int32_t i = 0; i < kMaxPartitions; ++i) {
+      slots_[static_cast<std::size_t>(i)].store(nullptr, std::memory_order_relaxed);
+    }
+  }
+
+  const std::string& name() const noexcept { return name_; }
+  // acquire: pairs with the release in add_partition; the slots below are filled.
+  std::int32_t partition_count() const noexcept { return count_.load(std::memory_order_acquire); }
+  // The partition's log, or nullptr when out of range. No lock.
+  storage::Log* partition(std::int32_t p) const noexcept {
+    if (p < 0 || p >= partition_count()) return nullptr;
+    return slots_[static_cast<std::size_t>(p)].load(std::memory_order_relaxed);
+  }
+  bool deleted() const noexcept { return deleted_.load(std::memory_order_acquire); }
+
+  // The configuration; REQUIRES the broker's mutex for the fields that may change
+  // (partitions); key_serde and value_serde never change after creation.
+  const TopicConfig& config() const noexcept { return config_; }
+
+ private:
+  friend class rill::Broker;
+
+  // REQUIRES: the broker's mutex.
+  void add_partition(std::unique_ptr<storage::Log> log) {
+    const std::int32_t n = count_.load(std::memory_order_relaxed);
+    slots_[static_cast<std::size_t>(n)].store(log.get(), std::memory_order_relaxed);
+    logs_.push_back(std::move(log));
+    // release: pairs with the acquire in partition_count(); the slot above is visible.
+    count_.store(n + 1, std::memory_order_release);
+  }
+
+  const std::string name_;
+  TopicConfig config_;
+  std::unique_ptr<std::atomic<storage::Log*>[]> slots_;
+  std::vector<std::unique_ptr<storage::Log>> logs_;
+  std::atomic<std::int32_t> count_{0};
+  std::atomic<bool> deleted_{false};
+};
+
+}  // namespace detail
+
+class Broker {
+ public:
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+  ~Broker() = default;
+
+  // Opens (creating if needed) the data directory `dir`, takes its lock and loads every topic,
+  // recovering each partition (see recovery()). Errors: kLocked when another broker, in this
+  // process or another, has it open (the message names the holder's pid); kCorruption for a
+  // topic.conf that does not parse or validate; kIoError / kNoSpace from the file system.
+  static Result<std::unique_ptr<Broker>> open(const std::string& dir, BrokerOptions options = {}) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return fail(ErrorCode::kIoError, "create_directories(" + dir + "): " + ec.message());
+    std::unique_ptr<Broker> b(new Broker(dir, std::move(options)));
+    RILL_TRY(b->lock());
+    RILL_TRY(b->load());
+    return b;
+  }
+
+  // A broker wholly in memory: the same code paths over anonymous mappings. Nothing is
+  // persisted; no lock is taken. For tests and throw-away use.
+  static Result<std::unique_ptr<Broker>> open_in_memory(BrokerOptions options = {}) {
+    return std::unique_ptr<Broker>(new Broker(std::string(), std::move(options)));
+  }
+
+  // Creates a topic with `config.partitions` empty partitions. Errors: kInvalidArgument (name
+  // or config), kAlreadyExists, kIoError / kNoSpace. A crash midway leaves no topic.
+  Result<TopicDescription> create_topic(std::string_view name, const TopicConfig& config) {
+    std::lock_guard lock(mu_);
+    RILL_TRY(create_locked(name, config));
+    return describe_locked(*topics_.find(name)->second);
+  }
+
+  // As create_topic, but an existing topic of that name is returned as it is (its own config,
+  // whatever `config` says).
+  Result<TopicDescription> create_topic_if_absent(std::string_view name,
+                                                  const TopicConfig& config) {
+    std::lock_guard lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) {
+      RILL_TRY(create_locked(name, config));
+      it = topics_.find(name);
+    }
+    return describe_locked(*it->second);
+  }
+
+  // The topic's configuration and each partition's offsets and size. kNotFound if absent.
+  Result<TopicDescription> describe_topic(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return not_found(name);
+    return describe_locked(*it->second);
+  }
+
+  // Names of all topics, sorted.
+  std::vector<std::string> list_topics() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [name, unused] : topics_) out.push_back(name);
+    return out;
+  }
+
+  // Deletes a topic and its data. Handles on it see it as deleted (their sends fail with
+  // kNotFound); records they already read stay valid while they hold them. kNotFound if absent.
+  Result<void> delete_topic(std::string_view name) {
+    std::lock_guard lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return not_found(name);
+    std::shared_ptr<detail::TopicState> state = it->second;
+    if (!dir_.empty()) {
+      // Rename first ('~' cannot appear in a topic name), so a crash leaves either the whole
+      // topic or a directory that the next open removes.
+      const std::string from = dir_ + "/" + state->name();
+      const std::string to = dir_ + "/deleted~" + state->name();
+      std::error_code ec;
+      std::filesystem::remove_all(to, ec);
+      if (::rename(from.c_str(), to.c_str()) != 0) return detail::sys_error("rename", from, errno);
+      RILL_TRY(detail::sync_directory(dir_));
+      state->deleted_.store(true, std::memory_order_release);
+      for (auto& log : state->logs_) log->close();
+      std::filesystem::remove_all(to, ec);
+    } else {
+      state->deleted_.store(true, std::memory_order_release);
+      for (auto& log : state->logs_) log->close();
+    }
+    topics_.erase(it);
+    return {};
+  }
+
+  // Grows a topic to `total` partitions (Kafka allows only more: keys may then map to other
+  // partitions). Errors: kNotFound; kInvalidArgument when total is not more than now or
+  // exceeds kMaxPartitions.
+  Result<TopicDescription> add_partitions(std::string_view name, std::int32_t total) {
+    std::lock_guard lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return not_found(name);
+    detail::TopicState& t = *it->second;
+    const std::int32_t now = t.partition_count();
+    if (total <= now || total > kMaxPartitions) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "topic '" + t.name() + "' has " + std::to_string(now) +
+                      " partitions; it can grow to at most " + std::to_string(kMaxPartitions) +
+                      ", not to " + std::to_string(total));
+    }
+    TopicConfig next = t.config_;
+    next.partitions = total;
+    std::vector<std::unique_ptr<storage::Log>> logs;
+    for (std::int32_t p = now; p < total; ++p) {
+      auto log = open_partition(t.name(), p, next);
+      if (!log) return fail(std::move(log).error());
+      logs.push_back(std::move(*log));
+    }
+    // The config is the commit point: partitions beyond it are removed on the next open.
+    if (!dir_.empty()) {
+      RILL_TRY(
+          detail::write_file_atomically(config_path(t.name()), detail::format_topic_config(next)));
+    }
+    t.config_.partitions = total;
+    for (auto& log : logs) t.add_partition(std::move(log));
+    return describe_locked(t);
+  }
+
+  // Syncs every partition of every topic to stable storage (storage::Log::flush).
+  Result<void> flush() {
+    std::vector<std::shared_ptr<detail::TopicState>> topics;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, t] : topics_) topics.push_back(t);
+    }
+    for (const auto& t : topics) {
+      for (std::int32_t p = 0; p < t->partition_count(); ++p) RILL_TRY(t->partition(p)->flush());
+    }
+    return {};
+  }
+
+  // Partitions whose recovery on open was not clean, for the application to log.
+  const std::vector<PartitionRecovery>& recovery() const noexcept { return recovery_; }
+
+  Clock& clock() const noexcept { return *clock_; }
+  const std::shared_ptr<Clock>& clock_ptr() const noexcept { return clock_; }
+  const std::string& directory() const noexcept { return dir_; }
+  bool in_memory() const noexcept { return dir_.empty(); }
+
+  // The shared state of a topic, for the typed layer (Topic<K,V>). kNotFound if absent.
+  Result<std::shared_ptr<detail::TopicState>> topic_state(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) return not_found(name);
+    return it->second;
+  }
+
+ private:
+  Broker(std::string dir, BrokerOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {
+    clock_ = options_.clock ? options_.clock : SystemClock::instance();
+  }
+
+  static Unexpected not_found(std::string_view name) {
+    return fail(ErrorCode::kNotFound, "topic '" + std::string(name) + "' does not exist");
+  }
+
+  std::string topic_dir(const std::string& name) const { return dir_ + "/" + name; }
+  std::string config_path(const std::string& name) const { return topic_dir(name) + "/topic.conf"; }
+
+  Result<std::unique_ptr<storage::Log>> open_partition(const std::string& topic, std::int32_t p,
+                                                       const TopicConfig& config,
+                                                       const std::string& base = {}) {
+    const auto cfg = detail::log_config(config, options_, clock_);
+    if (dir_.empty()) return storage::Log::open_in_memory(cfg);
+    return storage::Log::open((base.empty() ? topic_dir(topic) : base) + "/" + std::to_string(p),
+                              cfg);
+  }
+
+  // REQUIRES: mu_.
+  Result<void> create_locked(std::string_view name, const TopicConfig& config) {
+    RILL_TRY(validate_topic_name(name));
+    RILL_TRY(detail::validate_topic_config(config));
+    if (topics_.count(name) != 0) {
+      return fail(ErrorCode::kAlreadyExists, "topic '" + std::string(name) + "' already exists");
+    }
+    const std::string n(name);
+    auto state = std::make_shared<detail::TopicState>(n, config);
+    if (dir_.empty()) {
+      for (std::int32_t p = 0; p < config.partitions; ++p) {
+        auto log = open_partition(n, p, config);
+        if (!log) return fail(std::move(log).error());
+        state->add_partition(std::move(*log));
+      }
+    } else {
+      // Built under a name no topic can have, then renamed into place: a crash midway leaves
+      // a "creating~" directory that the next open removes.
+      const std::string staging = dir_ + "/creating~" + n;
+      std::error_code ec;
+      std::filesystem::remove_all(staging, ec);
+      std::filesystem::create_directories(staging, ec);
+      if (ec)
+        return fail(ErrorCode::kIoError, "create_directories(" + staging + "): " + ec.message());
+      auto cleanup = [&] { std::filesystem::remove_all(staging, ec); };
+      auto written = detail::write_file_atomically(staging + "/topic.conf",
+                                                   detail::format_topic_config(config));
+      if (!written) {
+        cleanup();
+        return fail(std::move(written).error());
+      }
+      for (std::int32_t p = 0; p < config.partitions; ++p) {
+        std::filesystem::create_directories(staging + "/" + std::to_string(p), ec);
+        if (ec) {
+          cleanup();
+          return fail(ErrorCode::kIoError, "create_directories: " + ec.message());
+        }
+      }
+      if (::rename(staging.c_str(), topic_dir(n).c_str()) != 0) {
+        auto err = detail::sys_error("rename", staging, errno);
+        cleanup();
+        return err;
+      }
+      RILL_TRY(detail::sync_directory(dir_));
+      for (std::int32_t p = 0; p < config.partitions; ++p) {
+        auto log = open_partition(n, p, config);
+        if (!log) return fail(std::move(log).error());
+        state->add_partition(std::move(*log));
+      }
+    }
+    topics_.emplace(n, std::move(state));
+    return {};
+  }
+
+  TopicDescription describe_locked(const detail::TopicState& t) const {
+    TopicDescription d;
+    d.name = t.name();
+    d.config = t.config_;
+    for (std::int32_t p = 0; p < t.partition_count(); ++p) {
+      const storage::Log& log = *t.partition(p);
+      d.partitions.push_back(
+          {p, log.start_offset(), log.end_offset(), log.size_bytes(), log.segment_count()});
+    }
+    return d;
+  }
+
+  Result<void> lock() {
+    const std::string path = dir_ + "/.lock";
+    auto f = detail::File::open(path, O_RDWR | O_CREAT);
+    if (!f) return fail(std::move(f).error());
+    if (::flock(f->fd(), LOCK_EX | LOCK_NB) != 0) {
+      char holder[32] = {};
+      const ssize_t n = ::pread(f->fd(), holder, sizeof holder - 1, 0);
+      std::string who = n > 0 ? std::string(holder, static_cast<std::size_t>(n)) : "unknown";
+      while (!who.empty() && (who.back() == '\n' || who.back() == '\0')) who.pop_back();
+      return fail(ErrorCode::kLocked,
+                  "data directory " + dir_ + " is in use by another broker (pid " + who + ")");
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    RILL_TRY(f->truncate(0));
+    RILL_TRY(f->pwrite_all(pid.data(), pid.size(), 0));
+    lock_file_ = std::move(*f);
+    return {};
+  }
+
+  Result<void> load() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("deleted~", 0) == 0 || name.rfind("creating~", 0) == 0) {
+        fs::remove_all(entry.path(), ec);  // an interrupted delete or create
+        continue;
+      }
+      if (entry.is_directory() && validate_topic_name(name).has_value() &&
+          fs::exists(entry.path() / "topic.conf")) {
+        names.push_back(name);
+      }
+    }
+    if (ec) return fail(ErrorCode::kIoError, "listing " + dir_ + ": " + ec.message());
+    for (const auto& name : names) {
+      const std::string path = config_path(name);
+      auto text = detail::read_small_file(path);
+      if (!text) return fail(std::move(text).error());
+      auto config = detail::parse_topic_config(*text, path);
+      if (!config) return fail(std::move(config).error());
+      auto state = std::make_shared<detail::TopicState>(name, *config);
+      for (std::int32_t p = 0; p < config->partitions; ++p) {
+        auto log = open_partition(name, p, *config);
+        if (!log) return fail(std::move(log).error());
+        if (!(*log)->recovery().clean()) recovery_.push_back({name, p, (*log)->recovery()});
+        state->add_partition(std::move(*log));
+      }
+      // Partitions past the config's count: an add_partitions that crashed before its commit.
+      for (const auto& entry : fs::directory_iterator(topic_dir(name), ec)) {
+        std::int32_t p = 0;
+        const std::string f = entry.path().filename().string();
+        if (entry.is_directory() && detail::parse_int(f, p) && p >= config->partitions) {
+          fs::remove_all(entry.path(), ec);
+        }
+      }
+      topics_.emplace(name, std::move(state));
+    }
+    return {};
+  }
+
+  const std::string dir_;
+  BrokerOptions options_;
+  std::shared_ptr<Clock> clock_;
+  detail::File lock_file_;
+  std::vector<PartitionRecovery> recovery_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<detail::TopicState>, std::less<>> topics_;
+};
+
+}  // namespace rill
