@@ -3,6 +3,9 @@
 // rill gives an application Kafka-style pub/sub streaming inside its own process: topics of
 // partitions, each an append-only log in memory-mapped segment files. Layers:
 //   rill/result.hpp, rill/clock.hpp   errors as values; where time comes from
+//   rill/broker.hpp                   a data directory (or memory): topics and their configs
+//   rill/topic.hpp, producer.hpp,     the typed API: Topic<K,V>, Producer<K,V>, serdes,
+//   serde.hpp, partitioner.hpp        Kafka's murmur2 partitioning
 //   rill/storage/                     the partition log (segments, indexes, recovery, retention)
 //   rill/detail/                      no public meaning: mmap, CRC-32C, futex
 #pragma once

@@ -85,7 +85,10 @@ class SparseIndex {
     std::size_t n = 0;
     const Entry* e = idx.entries_ptr();
     for (; n < idx.capacity_ && e[n].position != 0; ++n) {
+      // Frames start at multiples of 8: a position that is not one is damage, and would
+      // have check_frame load a misaligned size field (UB) when used as a hint.
       const bool in_bounds = e[n].position >= kFileHeaderSize && e[n].position < log_end &&
+                             e[n].position % kFrameAlign == 0 &&
                              e[n].relative_offset < max_relative;
       const bool increasing = n == 0 || (e[n].position > e[n - 1].position &&
                                          e[n].relative_offset > e[n - 1].relative_offset);

@@ -756,8 +756,9 @@ inline Result<void> Log::recover() {
     const std::string name = entry.path().filename().string();
     const auto dot = name.find('.');
     if (dot != 20 || name.find_first_not_of("0123456789") != 20) continue;
-    // 20 digits can exceed 2^64 - 1, where std::stoull would throw: not one of ours.
-    if (name.compare(0, 20, "18446744073709551615") > 0) continue;
+    // Offsets are int64 (as Kafka's): a base above 2^63 - 1 is not a segment of ours, and
+    // 20 digits can even exceed 2^64 - 1, where std::stoull throws. Leave such files alone.
+    if (name.compare(0, 20, "09223372036854775807") > 0) continue;
     const std::uint64_t base = std::stoull(name.substr(0, 20));
     const std::string ext = name.substr(20);
     if (ext == ".log") {
@@ -810,6 +811,13 @@ inline Result<void> Log::recover() {
     auto seg = Segment::create(dir_, base, clock_->now_ms(), layout());
     if (!seg) return fail(std::move(seg).error());
     active = std::move(*seg);
+  }
+  const auto end = static_cast<std::int64_t>(active->end_offset());
+  if (recovery_.truncated_at > end) {
+    // Dropping a later segment set truncated_at to its base, but the segment cut before it
+    // (or the fresh one replacing it) ends earlier: the log was cut where it now ends
+    // (tests/corruption_test.cpp, tests/fuzz_replay_test.cpp).
+    recovery_.truncated_at = end;
   }
   const std::int64_t first_append =
       active->end_offset() > active->base_offset() ? active->created_ms() : -1;
@@ -876,7 +884,14 @@ inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) 
   const std::uint64_t look_to =
       r.damage != nullptr ? seg.capacity_bytes()
                           : r.end_position + align_frame(config_.max_record_bytes) + kFrameAlign;
-  const std::uint64_t garbage_end = seg.nonzero_end(r.end_position, look_to);
+  std::uint64_t garbage_end = seg.nonzero_end(r.end_position, look_to);
+  if (garbage_end > r.end_position && r.damage == nullptr) {
+    // Something is dropped, and a size of 0 may be damage too (a zeroed size field, a page
+    // lost with the power) with frames after it: look at the rest of the file as well, or
+    // stale frames past the window survive, and come back as records once appends line up
+    // with them (tests/fuzz_replay_test.cpp). Only paid when something is dropped.
+    garbage_end = seg.nonzero_end(r.end_position, seg.capacity_bytes());
+  }
   if (garbage_end > r.end_position) {
     // Count up to the capacity, not garbage_end: a frame whose last bytes are zero ends
     // after garbage_end and would be missed (what follows garbage_end is all zero).
@@ -891,12 +906,6 @@ inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) 
          "): " + (r.damage ? r.damage : "unfinished frame") + ", dropped " +
          std::to_string(garbage_end - r.end_position) + " bytes");
     seg.zero(r.end_position, garbage_end);
-  }
-  if (recovery_.truncated_at > static_cast<std::int64_t>(r.end_offset)) {
-    // Later segments were dropped (setting truncated_at to their base) and this one, a
-    // damaged sealed segment now active, may have lost records of its own: the first dropped
-    // offset is where it ends now, even when nothing after its last frame needed zeroing.
-    recovery_.truncated_at = static_cast<std::int64_t>(r.end_offset);
   }
   RILL_TRY(seg.rebuild_indexes(r.end_position));
   seg.restore(r);

@@ -1,0 +1,239 @@
+// rill/producer.hpp: Producer<K, V> sends typed records to a topic's partitions, routing them
+// by key as Kafka's producers do.
+//
+//   rill::Producer<std::string, std::string> producer(*broker);
+//   auto md = producer.send(topic, "user-7", "clicked");   // md->partition, md->offset
+//
+// Routing, in order: an explicit partition in the ProducerRecord; else the user's
+// partitioner from ProducerConfig; else Kafka's default: murmur2 of the serialized key
+// (so a key lands on the same partition number as with Kafka's Java client and librdkafka),
+// and for records without a key, sticky (stay on one partition for a batch's worth of bytes)
+// or round-robin partitioning.
+//
+// A send is synchronous: when it returns, the record is in the partition log and readable,
+// and it survives a crash of the process (see docs/guarantees.md for power loss).
+//
+// Thread-safety: thread-safe; share one producer among threads. Records sent by one thread
+// with the same key keep their order.
+//
+// Cost: serializing the key and value (zero-copy for strings and byte spans), one murmur2 of
+// the key, and one Log::append. No allocation for string-like types; no lock but the
+// partition's append lock (keyless sticky routing takes a short per-producer lock).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rill/broker.hpp"
+#include "rill/partitioner.hpp"
+#include "rill/result.hpp"
+#include "rill/serde.hpp"
+#include "rill/storage/record.hpp"
+#include "rill/topic.hpp"
+
+namespace rill {
+
+struct ProducerConfig {
+  // Keyless records: kSticky (Kafka's default since 2.4) or kRoundRobin.
+  KeylessStrategy keyless = KeylessStrategy::kSticky;
+  // Sticky partitioning moves on after this many bytes (Kafka's batch.size).
+  std::size_t sticky_batch_bytes = 16384;
+  // Replaces the default routing when set; must return a partition in [0, partitions).
+  Partitioner partitioner{};
+};
+
+// Where a record went: Kafka's RecordMetadata. `topic` views the topic's name, valid while the
+// topic handle it was sent through is alive.
+struct RecordMetadata {
+  std::string_view topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int64_t timestamp_ms = 0;
+};
+
+// A record to send, for batches and for the fields send()'s short forms leave out.
+template <typename K, typename V>
+struct ProducerRecord {
+  std::optional<K> key{};  // nullopt: no key (keyless routing)
+  V value{};
+  std::span<const storage::Header> headers{};
+  std::int64_t timestamp_ms = storage::kNoTimestamp;  // kNoTimestamp: the broker's clock
+  std::optional<std::int32_t> partition{};            // set: send exactly there
+};
+
+template <typename K, typename V>
+class Producer {
+ public:
+  explicit Producer(Broker& broker, ProducerConfig config = {})
+      : broker_(&broker),
+        config_(std::move(config)),
+        default_(config_.keyless, config_.sticky_batch_bytes) {}
+
+  // Sends one keyed record. Errors, after which nothing was appended: kNotFound (the topic was
+  // deleted), kOutOfRange (a partitioner's answer outside the topic), kInvalidArgument (a
+  // serializer refused the key or value, or a negative timestamp), kRecordTooLarge, and the
+  // partition log's kNoSpace / kIoError.
+  Result<RecordMetadata> send(const Topic<K, V>& topic, const K& key, const V& value,
+                              std::span<const storage::Header> headers = {},
+                              std::int64_t timestamp_ms = storage::kNoTimestamp) {
+    return send_one(topic, &key, value, headers, timestamp_ms, std::nullopt);
+  }
+
+  // Sends one record without a key (sticky or round-robin routing).
+  Result<RecordMetadata> send(const Topic<K, V>& topic, std::nullopt_t, const V& value,
+                              std::span<const storage::Header> headers = {},
+                              std::int64_t timestamp_ms = storage::kNoTimestamp) {
+    return send_one(topic, nullptr, value, headers, timestamp_ms, std::nullopt);
+  }
+
+  // Sends one record with every field spelled out, the partition included.
+  Result<RecordMetadata> send(const Topic<K, V>& topic, const ProducerRecord<K, V>& record) {
+    return send_one(topic, record.key ? &*record.key : nullptr, record.value, record.headers,
+                    record.timestamp_ms, record.partition);
+  }
+
+  // Sends records in order: all are serialized, routed and checked first (any bad one fails
+  // the call and nothing is appended); then each partition's share is appended as one batch
+  // (storage::Log::append_batch: one lock, one publication). Metadata comes back in input
+  // order. Only a failing disk can stop it midway: then the error is returned and the
+  // partitions already appended keep their records.
+  Result<std::vector<RecordMetadata>> send_batch(const Topic<K, V>& topic,
+                                                 std::span<const ProducerRecord<K, V>> records) {
+    if (topic.deleted()) return topic_deleted(topic);
+    const std::size_t n = records.size();
+    std::vector<std::string> scratch(2 * n);
+    std::vector<storage::Record> raw(n);
+    std::vector<std::int32_t> partition(n);
+    const std::int32_t partitions = topic.partitions();
+    const TopicConfig& config = topic.state()->config();
+    for (std::size_t i = 0; i < n; ++i) {
+      const ProducerRecord<K, V>& r = records[i];
+      RILL_TRY(
+          encode(r.key ? &*r.key : nullptr, r.value, scratch[2 * i], scratch[2 * i + 1], raw[i]));
+      raw[i].headers = r.headers;
+      raw[i].timestamp_ms = r.timestamp_ms;
+      RILL_TRY(check_record(raw[i], config));
+      auto p = route(topic, raw[i], partitions, r.partition);
+      if (!p) return fail(std::move(p).error());
+      partition[i] = *p;
+    }
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return partition[a] < partition[b]; });
+    std::vector<RecordMetadata> out(n);
+    std::vector<storage::Record> group;
+    for (std::size_t begin = 0; begin < n;) {
+      std::size_t end = begin;
+      const std::int32_t p = partition[order[begin]];
+      group.clear();
+      while (end < n && partition[order[end]] == p) group.push_back(raw[order[end++]]);
+      auto at = topic.log(p)->append_batch(group);
+      if (!at) return append_failed(topic, std::move(at).error());
+      for (std::size_t j = begin; j < end; ++j) {
+        const std::size_t i = order[j];
+        const std::int64_t ts =
+            raw[i].timestamp_ms == storage::kNoTimestamp ? at->timestamp_ms : raw[i].timestamp_ms;
+        out[i] = {topic.name(), p, at->offset + static_cast<std::int64_t>(j - begin), ts};
+      }
+      begin = end;
+    }
+    return out;
+  }
+
+  // Syncs what was sent to stable storage: every partition of the broker (Broker::flush).
+  // Sends are synchronous, so unlike Kafka's flush() there is nothing to wait for otherwise.
+  Result<void> flush() { return broker_->flush(); }
+
+ private:
+  Result<RecordMetadata> send_one(const Topic<K, V>& topic, const K* key, const V& value,
+                                  std::span<const storage::Header> headers,
+                                  std::int64_t timestamp_ms,
+                                  std::optional<std::int32_t> explicit_partition) {
+    if (topic.deleted()) return topic_deleted(topic);
+    std::string key_scratch;
+    std::string value_scratch;
+    storage::Record raw;
+    RILL_TRY(encode(key, value, key_scratch, value_scratch, raw));
+    raw.headers = headers;
+    raw.timestamp_ms = timestamp_ms;
+    auto p = route(topic, raw, topic.partitions(), explicit_partition);
+    if (!p) return fail(std::move(p).error());
+    auto at = topic.log(*p)->append(raw);
+    if (!at) return append_failed(topic, std::move(at).error());
+    return RecordMetadata{topic.name(), *p, at->offset,
+                          timestamp_ms == storage::kNoTimestamp ? at->timestamp_ms : timestamp_ms};
+  }
+
+  static Result<void> encode(const K* key, const V& value, std::string& key_scratch,
+                             std::string& value_scratch, storage::Record& out) {
+    if (key != nullptr) {
+      auto k = serde::encode<K>(*key, key_scratch);
+      if (!k)
+        return fail(ErrorCode::kInvalidArgument, "serializing the key: " + k.error().message());
+      out.key = *k;
+    }
+    auto v = serde::encode<V>(value, value_scratch);
+    if (!v)
+      return fail(ErrorCode::kInvalidArgument, "serializing the value: " + v.error().message());
+    out.value = *v;
+    return {};
+  }
+
+  static Result<void> check_record(const storage::Record& r, const TopicConfig& config) {
+    const std::size_t size = storage::frame_size(r);
+    if (size == 0 || size > config.max_record_bytes) {
+      return fail(ErrorCode::kRecordTooLarge, "record of " + std::to_string(size) +
+                                                  " bytes exceeds max_record_bytes " +
+                                                  std::to_string(config.max_record_bytes));
+    }
+    if (r.timestamp_ms < 0 && r.timestamp_ms != storage::kNoTimestamp) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "negative timestamp " + std::to_string(r.timestamp_ms));
+    }
+    return {};
+  }
+
+  Result<std::int32_t> route(const Topic<K, V>& topic, const storage::Record& r,
+                             std::int32_t partitions,
+                             std::optional<std::int32_t> explicit_partition) {
+    std::int32_t p;
+    const char* who;
+    if (explicit_partition) {
+      p = *explicit_partition;
+      who = "the record";
+    } else if (config_.partitioner) {
+      p = config_.partitioner(topic.name(), r.key, partitions);
+      who = "the partitioner";
+    } else {
+      p = default_.partition(topic.name(), r.key, storage::frame_size(r), partitions);
+      who = "the default partitioner";
+    }
+    if (p < 0 || p >= partitions) {
+      return fail(ErrorCode::kOutOfRange, std::string(who) + " chose partition " +
+                                              std::to_string(p) + " of topic '" + topic.name() +
+                                              "', which has " + std::to_string(partitions));
+    }
+    return p;
+  }
+
+  static Unexpected topic_deleted(const Topic<K, V>& topic) {
+    return fail(ErrorCode::kNotFound, "topic '" + topic.name() + "' was deleted");
+  }
+
+  static Unexpected append_failed(const Topic<K, V>& topic, Error e) {
+    if (e.code() == ErrorCode::kClosed) return topic_deleted(topic);
+    return fail(std::move(e));
+  }
+
+  Broker* broker_;
+  ProducerConfig config_;
+  DefaultPartitioner default_;
+};
+
+}  // namespace rill
