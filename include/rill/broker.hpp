@@ -11,7 +11,8 @@
 //   data/orders/0/ ... data/orders/7/   one partition log each (see docs/format.md)
 //
 // Thread-safety: thread-safe. Topic administration (create, delete, add partitions) serialises
-// on one mutex; producers and readers holding a topic handle never take it.
+// on one mutex; producers and readers holding a topic handle never take it. A broker runs one
+// background thread for all its partitions (storage::Background).
 #pragma once
 
 #include <fcntl.h>
@@ -126,7 +127,8 @@ class Broker;
 namespace detail {
 
 inline storage::LogConfig log_config(const TopicConfig& t, const BrokerOptions& o,
-                                     const std::shared_ptr<Clock>& clock) {
+                                     const std::shared_ptr<Clock>& clock,
+                                     const std::shared_ptr<storage::Background>& background = {}) {
   storage::LogConfig c;
   c.segment_bytes = t.segment_bytes;
   c.segment_ms = t.segment_ms;
@@ -138,6 +140,7 @@ inline storage::LogConfig log_config(const TopicConfig& t, const BrokerOptions& 
   c.verify_checksums = o.verify_checksums;
   c.prefault_bytes = o.prefault_bytes;
   c.clock = clock;
+  c.background = background;
   return c;
 }
 
@@ -539,7 +542,7 @@ class Broker {
   Result<std::unique_ptr<storage::Log>> open_partition(const std::string& topic, std::int32_t p,
                                                        const TopicConfig& config,
                                                        const std::string& base = {}) {
-    const auto cfg = detail::log_config(config, options_, clock_);
+    const auto cfg = detail::log_config(config, options_, clock_, background_);
     if (dir_.empty()) return storage::Log::open_in_memory(cfg);
     return storage::Log::open((base.empty() ? topic_dir(topic) : base) + "/" + std::to_string(p),
                               cfg);
@@ -675,6 +678,8 @@ class Broker {
   const std::string dir_;
   BrokerOptions options_;
   std::shared_ptr<Clock> clock_;
+  // One thread for every partition's background work (prefaulting, interval syncs, retention).
+  std::shared_ptr<storage::Background> background_ = std::make_shared<storage::Background>();
   detail::File lock_file_;
   std::vector<PartitionRecovery> recovery_;
   mutable std::mutex mu_;

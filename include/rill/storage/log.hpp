@@ -25,7 +25,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -34,13 +33,13 @@
 #include <span>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 #include "rill/clock.hpp"
 #include "rill/detail/futex.hpp"
 #include "rill/detail/mmap_file.hpp"
 #include "rill/result.hpp"
+#include "rill/storage/background.hpp"
 #include "rill/storage/log_format.hpp"
 #include "rill/storage/record.hpp"
 #include "rill/storage/segment.hpp"
@@ -88,7 +87,10 @@ struct LogConfig {
   // Fault in pages this far ahead of the appender on a background thread; 0 turns it off.
   std::size_t prefault_bytes = 4u << 20;
   // Where timestamps, roll age and retention age come from.
-  std::shared_ptr<Clock> clock;
+  std::shared_ptr<Clock> clock{};
+  // The thread that runs this log's background work (prefaulting, interval syncs, retention
+  // by time); logs may share one. Null: the log starts its own when it has such work.
+  std::shared_ptr<Background> background{};
 };
 
 // What recovery found on open. A crash of the appending process leaves at most a frame
@@ -139,7 +141,7 @@ class RecordBatch {
   std::uint64_t next_position_ = 0;
 };
 
-class Log {
+class Log final : private BackgroundTask {
  public:
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
@@ -240,14 +242,15 @@ class Log {
     const bool sync_now = config_.durability.mode == Durability::Mode::kEveryAppend ||
                           (config_.durability.mode == Durability::Mode::kEveryRecords &&
                            unsynced_records_ >= config_.durability.every_records);
-    const bool prefault_due =
-        config_.prefault_bytes != 0 && seg->write_position() + config_.prefault_bytes / 2 >
-                                           seg->prefaulted_to().load(std::memory_order_relaxed);
+    const bool prefault_due = background_ != nullptr && config_.prefault_bytes != 0 &&
+                              !prefault_off_.load(std::memory_order_relaxed) &&
+                              seg->write_position() + config_.prefault_bytes / 2 >
+                                  seg->prefaulted_to().load(std::memory_order_relaxed);
     const bool retention_due = std::exchange(retention_due_, false);
     lock.unlock();
 
     wake_waiters();
-    if (prefault_due) worker_cv_.notify_one();
+    if (prefault_due) background_->wake();
     if (retention_due) (void)enforce_retention();
     if (sync_now) RILL_TRY(flush());
     return AppendInfo{static_cast<std::int64_t>(first), count, now};
@@ -274,7 +277,9 @@ class Log {
       synced_base_ = seg->base_offset();
       synced_position_ = to;
     }
-    last_sync_ = std::chrono::steady_clock::now();
+    // relaxed: a timestamp for the background thread's "is a sync due" check only.
+    last_sync_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                        std::memory_order_relaxed);
     // release: pairs with the acquire in durable_offset().
     durable_offset_.store(static_cast<std::int64_t>(end_offset), std::memory_order_release);
     return {};
@@ -534,7 +539,6 @@ class Log {
     return {};
   }
 
-
  private:
   SegmentLayout layout() const { return {config_.segment_bytes, config_.index_interval_bytes}; }
 
@@ -645,48 +649,48 @@ class Log {
     recovery_.detail += what;
   }
 
+  bool needs_background() const noexcept {
+    return config_.prefault_bytes != 0 || config_.durability.mode == Durability::Mode::kInterval ||
+           config_.retention_ms >= 0;
+  }
+
   void start_worker() {
-    if (config_.prefault_bytes == 0 && config_.durability.mode != Durability::Mode::kInterval &&
-        config_.retention_ms < 0) {
-      return;
-    }
-    worker_ = std::thread([this] { worker_main(); });
+    if (!needs_background()) return;
+    if (!config_.background) config_.background = std::make_shared<Background>();
+    background_ = config_.background.get();
+    background_->attach(this);
   }
 
   void stop_worker() {
-    {
-      std::lock_guard lock(worker_mu_);
-      worker_stop_ = true;
-    }
-    worker_cv_.notify_all();
-    if (worker_.joinable()) worker_.join();
+    if (background_ != nullptr) background_->detach(this);
+    background_ = nullptr;
   }
 
-  // The background thread: keeps prefault_bytes of pages faulted in ahead of the appender,
-  // syncs on the interval policy, and applies retention by time once a second.
-  void worker_main() {
-    using namespace std::chrono;
-    auto tick = milliseconds(100);
+  // BackgroundTask: keeps prefault_bytes of pages faulted in ahead of the appender, syncs on
+  // the interval policy, and applies retention by time once a second.
+  std::chrono::milliseconds period() const override {
     if (config_.durability.mode == Durability::Mode::kInterval) {
-      tick = std::min<milliseconds>(tick, milliseconds(config_.durability.interval_ms));
+      return std::min<std::chrono::milliseconds>(
+          std::chrono::milliseconds(100),
+          std::chrono::milliseconds(config_.durability.interval_ms));
     }
-    auto last_retention = steady_clock::now();
-    std::unique_lock lock(worker_mu_);
-    while (!worker_stop_) {
-      lock.unlock();
-      if (config_.prefault_bytes != 0) prefault();
-      const auto now = steady_clock::now();
-      if (config_.durability.mode == Durability::Mode::kInterval &&
-          now - last_sync_ >= milliseconds(config_.durability.interval_ms)) {
-        (void)flush();
-      }
-      if (config_.retention_ms >= 0 && now - last_retention >= seconds(1)) {
-        (void)enforce_retention();
-        last_retention = now;
-      }
-      lock.lock();
-      if (worker_stop_) break;
-      worker_cv_.wait_for(lock, tick);
+    return std::chrono::milliseconds(100);
+  }
+
+  void tick() override {
+    using namespace std::chrono;
+    if (!prefault_off_.load(std::memory_order_relaxed)) prefault();
+    const std::int64_t now = steady_clock::now().time_since_epoch().count();
+    if (config_.durability.mode == Durability::Mode::kInterval &&
+        now - last_sync_ns_.load(std::memory_order_relaxed) >=
+            duration_cast<steady_clock::duration>(milliseconds(config_.durability.interval_ms))
+                .count()) {
+      (void)flush();
+    }
+    if (config_.retention_ms >= 0 &&
+        now - last_retention_ns_ >= duration_cast<steady_clock::duration>(seconds(1)).count()) {
+      (void)enforce_retention();
+      last_retention_ns_ = now;
     }
   }
 
@@ -703,7 +707,8 @@ class Log {
     const std::uint64_t from = std::max(seg->prefaulted_to().load(std::memory_order_relaxed), pos);
     if (from >= target) return;
     if (!seg->populate(from, target)) {
-      config_.prefault_bytes = 0;  // kernel without MADV_POPULATE_WRITE: do without
+      // A kernel without MADV_POPULATE_WRITE: do without. relaxed: a hint for the appenders.
+      prefault_off_.store(true, std::memory_order_relaxed);
       return;
     }
     seg->prefaulted_to().store(target, std::memory_order_relaxed);
@@ -731,7 +736,6 @@ class Log {
   std::mutex sync_mu_;
   std::uint64_t synced_base_ = 0;  // segment and position up to which bytes were synced
   std::uint64_t synced_position_ = 0;
-  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
 
   // Published state: readers poll these, appenders write them; kept off the appenders' lines.
   alignas(64) std::atomic<std::int64_t> end_offset_{0};
@@ -741,10 +745,12 @@ class Log {
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> durable_offset_{0};
 
-  std::mutex worker_mu_;
-  std::condition_variable worker_cv_;
-  bool worker_stop_ = false;
-  std::thread worker_;
+  // Background work (tick() runs on the Background's thread).
+  Background* background_ = nullptr;
+  std::atomic<bool> prefault_off_{false};
+  std::atomic<std::int64_t> last_sync_ns_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
+  std::int64_t last_retention_ns_ = 0;  // background thread only
 };
 
 inline Result<void> Log::recover() {
@@ -948,10 +954,10 @@ inline void Log::drop_segment(std::uint64_t base) {
     recovery_.dropped_bytes += used;
     // Bytes past the header were frames: their records are dropped from `base` on.
     if (used > kFileHeaderSize) {
-      recovery_.truncated_at = recovery_.truncated_at < 0
-                                   ? static_cast<std::int64_t>(base)
-                                   : std::min<std::int64_t>(recovery_.truncated_at,
-                                                            static_cast<std::int64_t>(base));
+      recovery_.truncated_at =
+          recovery_.truncated_at < 0
+              ? static_cast<std::int64_t>(base)
+              : std::min<std::int64_t>(recovery_.truncated_at, static_cast<std::int64_t>(base));
     }
     ::unlink(path.c_str());
     ::unlink((dir_ + "/" + segment_file_name(base, ".index")).c_str());
