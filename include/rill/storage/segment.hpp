@@ -160,7 +160,8 @@ class Segment {
     // roll killed before seal(), or damage), and rebuild_indexes asserts on anything that is
     // not a frame: tests/corruption_test.cpp aborted on a deleted index of such a segment.
     const auto rebuild = [&]() -> Result<bool> {
-      RILL_TRY(rebuild_indexes(scan(kFileHeaderSize, base_offset_, false, end_position).end_position));
+      RILL_TRY(
+          rebuild_indexes(scan(kFileHeaderSize, base_offset_, false, end_position).end_position));
       return true;
     };
     if (dir_.empty()) return rebuild();
