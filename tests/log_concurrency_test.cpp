@@ -225,3 +225,41 @@ TEST_CASE("no waiter misses a wake-up", "[log][concurrency][wait]") {
   for (auto& t : waiters) t.join();
   CHECK(timeouts.load() == 0);
 }
+
+TEST_CASE("a notifier attached to several logs wakes on an append to any of them",
+          "[log][concurrency][wait]") {
+  auto a = Log::open_in_memory({});
+  auto b = Log::open_in_memory({});
+  REQUIRE(a.has_value());
+  REQUIRE(b.has_value());
+  rill::storage::Notifier bell;
+  (*a)->add_notifier(&bell);
+  (*b)->add_notifier(&bell);
+  const std::int64_t n = rill_test::sanitizer_build() ? 300 : 2000;
+  std::atomic<std::int64_t> seen{0};
+  std::atomic<int> long_waits{0};
+  std::thread waiter([&] {
+    // Waits for a+b records in total, sleeping on the one bell between checks.
+    while (true) {
+      const auto ticket = bell.prepare();
+      const std::int64_t total = (*a)->end_offset() + (*b)->end_offset();
+      seen.store(total);
+      if (total >= 2 * n) break;
+      const auto t0 = std::chrono::steady_clock::now();
+      bell.wait(ticket, std::chrono::seconds(20));
+      if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(10)) long_waits.fetch_add(1);
+    }
+  });
+  for (std::int64_t i = 0; i < n; ++i) {
+    REQUIRE((*a)->append({.value = std::string_view("a")}).has_value());
+    REQUIRE((*b)->append({.value = std::string_view("b")}).has_value());
+  }
+  waiter.join();
+  CHECK(long_waits.load() == 0);  // a lost wake-up would sleep the full 20 s
+  CHECK(seen.load() == 2 * n);
+  (*a)->remove_notifier(&bell);
+  (*b)->remove_notifier(&bell);
+  const auto ticket = bell.prepare();
+  REQUIRE((*a)->append({.value = std::string_view("after")}).has_value());
+  CHECK(bell.prepare() == ticket);  // detached: no longer rung
+}

@@ -41,6 +41,7 @@
 #include "rill/result.hpp"
 #include "rill/storage/background.hpp"
 #include "rill/storage/log_format.hpp"
+#include "rill/storage/notifier.hpp"
 #include "rill/storage/record.hpp"
 #include "rill/storage/segment.hpp"
 
@@ -436,6 +437,27 @@ class Log final : private BackgroundTask {
     return result;
   }
 
+  // Rings `n` after every append (and on close) until remove_notifier(n): how a consumer
+  // waits on many partitions at once. Appends then take a short extra lock to ring.
+  void add_notifier(Notifier* n) {
+    {
+      std::lock_guard lock(notifiers_mu_);
+      notifiers_.push_back(n);
+    }
+    // seq_cst: the same Dekker pair as wait_for's increment (see append_batch); a record
+    // appended after this is rung.
+    waiters_.fetch_add(std::uint64_t{1} << 32, std::memory_order_seq_cst);
+  }
+
+  // Stops ringing `n`; once this returns, the log never touches `n` again.
+  void remove_notifier(Notifier* n) {
+    std::lock_guard lock(notifiers_mu_);
+    auto it = std::find(notifiers_.begin(), notifiers_.end(), n);
+    if (it == notifiers_.end()) return;
+    notifiers_.erase(it);
+    waiters_.fetch_sub(std::uint64_t{1} << 32, std::memory_order_relaxed);
+  }
+
   // --- maintenance ---
 
   // Deletes the oldest segments that retention_bytes / retention_ms no longer keep; never the
@@ -486,6 +508,8 @@ class Log final : private BackgroundTask {
     if (config_.durability.mode != Durability::Mode::kOsCache) (void)flush();
     wake_seq_.fetch_add(1, std::memory_order_release);
     detail::futex_wake_all(wake_seq_);
+    std::lock_guard lock(notifiers_mu_);
+    for (Notifier* n : notifiers_) n->notify();
   }
 
   const RecoveryReport& recovery() const noexcept { return recovery_; }
@@ -569,10 +593,17 @@ class Log final : private BackgroundTask {
 
   void wake_waiters() const noexcept {
     // seq_cst load: see the store of end_offset_ in append_batch.
-    if (waiters_.load(std::memory_order_seq_cst) == 0) return;
-    // release: pairs with the acquire load of wake_seq_ in wait_for.
-    wake_seq_.fetch_add(1, std::memory_order_release);
-    detail::futex_wake_all(wake_seq_);
+    const std::uint64_t w = waiters_.load(std::memory_order_seq_cst);
+    if (w == 0) return;
+    if ((w & 0xFFFFFFFFu) != 0) {
+      // release: pairs with the acquire load of wake_seq_ in wait_for.
+      wake_seq_.fetch_add(1, std::memory_order_release);
+      detail::futex_wake_all(wake_seq_);
+    }
+    if ((w >> 32) != 0) {
+      std::lock_guard lock(notifiers_mu_);
+      for (Notifier* n : notifiers_) n->notify();
+    }
   }
 
   std::shared_ptr<const Segment> segment_for(std::uint64_t offset) const {
@@ -740,8 +771,12 @@ class Log final : private BackgroundTask {
   // Published state: readers poll these, appenders write them; kept off the appenders' lines.
   alignas(64) std::atomic<std::int64_t> end_offset_{0};
   alignas(64) std::atomic<std::int64_t> start_offset_{0};
-  alignas(64) mutable std::atomic<std::uint32_t> waiters_{0};
+  // Low 32 bits: threads in wait_for(); high 32 bits: attached Notifiers. One word, so an append
+  // with nobody waiting pays one load to know it.
+  alignas(64) mutable std::atomic<std::uint64_t> waiters_{0};
   mutable std::atomic<std::uint32_t> wake_seq_{0};
+  mutable std::mutex notifiers_mu_;
+  std::vector<Notifier*> notifiers_;  // guarded by notifiers_mu_
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> durable_offset_{0};
 
