@@ -6,7 +6,8 @@
 //   auto desc = (*broker)->describe_topic("orders");
 //
 // On disk, with Kafka's shape:
-//   data/.lock                      flock(2)ed while a broker has the directory open; its pid
+//   data/~lock                      flock(2)ed while a broker has the directory open; its pid
+//                                   ('~' cannot appear in a topic name, so nothing collides)
 //   data/orders/topic.conf          the topic's configuration (text, key=value)
 //   data/orders/0/ ... data/orders/7/   one partition log each (see docs/format.md)
 //
@@ -35,6 +36,8 @@
 
 #include "rill/clock.hpp"
 #include "rill/detail/mmap_file.hpp"
+#include "rill/group/coordinator.hpp"
+#include "rill/group/offset_store.hpp"
 #include "rill/result.hpp"
 #include "rill/storage/log.hpp"
 
@@ -380,6 +383,11 @@ class Broker {
   Broker& operator=(const Broker&) = delete;
   ~Broker() = default;
 
+  // The lock file at the root of a data directory. Names with '~' are the broker's own:
+  // topics cannot have one, and anything else starting with '~' is a leftover of an
+  // interrupted create or delete, removed on open.
+  static constexpr std::string_view kLockFile = "~lock";
+
   // Opens (creating if needed) the data directory `dir`, takes its lock and loads every topic,
   // recovering each partition (see recovery()). Errors: kLocked when another broker, in this
   // process or another, has it open (the message names the holder's pid); kCorruption for a
@@ -429,26 +437,93 @@ class Broker {
     return describe_locked(*it->second);
   }
 
-  // Names of all topics, sorted.
-  std::vector<std::string> list_topics() const {
+  // Names of all topics, sorted; internal ones ("__consumer_offsets") only when asked.
+  std::vector<std::string> list_topics(bool include_internal = false) const {
     std::lock_guard lock(mu_);
     std::vector<std::string> out;
-    for (const auto& [name, unused] : topics_) out.push_back(name);
+    for (const auto& [name, unused] : topics_) {
+      if (include_internal || !is_internal_topic(name)) out.push_back(name);
+    }
+    return out;
+  }
+
+  // Topics whose names start with "__" are rill's own, as in Kafka.
+  static bool is_internal_topic(std::string_view name) noexcept { return name.rfind("__", 0) == 0; }
+
+  // The name of the internal topic holding committed offsets.
+  static constexpr std::string_view kOffsetsTopic = "__consumer_offsets";
+
+  // The committed offsets of every group (group/offset_store.hpp), loaded from the internal
+  // topic on first use. Errors: creating or replaying that topic.
+  Result<group::OffsetStore*> offset_store() const {
+    std::lock_guard lock(groups_mu_);
+    if (offsets_) return offsets_.get();
+    Broker& self = const_cast<Broker&>(*this);
+    TopicConfig c;
+    c.partitions = 1;
+    c.cleanup_policy = CleanupPolicy::kCompact;
+    c.segment_bytes = 16u << 20;
+    auto d = self.create_topic_if_absent(kOffsetsTopic, c);
+    if (!d) return fail(std::move(d).error());
+    auto state = topic_state(kOffsetsTopic);
+    if (!state) return fail(std::move(state).error());
+    auto store = group::OffsetStore::open((*state)->partition(0));
+    if (!store) return fail(std::move(store).error());
+    offsets_topic_ = std::move(*state);
+    offsets_ = std::move(*store);
+    return offsets_.get();
+  }
+
+  // The coordinator of a group, created on first use. kInvalidArgument for an empty id.
+  Result<std::shared_ptr<group::GroupCoordinator>> group_coordinator(std::string_view group_id) {
+    if (group_id.empty() || group_id.size() > 0xFFFF) {
+      return fail(ErrorCode::kInvalidArgument, "a group id must be 1 to 65535 bytes");
+    }
+    auto store = offset_store();
+    if (!store) return fail(std::move(store).error());
+    std::lock_guard lock(groups_mu_);
+    auto it = groups_.find(group_id);
+    if (it != groups_.end()) return it->second;
+    auto counter = [this](const std::string& topic) -> std::int32_t {
+      auto st = topic_state(topic);
+      return st && !(*st)->deleted() ? (*st)->partition_count() : 0;
+    };
+    auto c =
+        std::make_shared<group::GroupCoordinator>(std::string(group_id), clock_, counter, *store);
+    groups_.emplace(std::string(group_id), c);
+    return c;
+  }
+
+  // Groups that have members now or committed offsets, sorted.
+  std::vector<std::string> list_groups() const {
+    std::vector<std::string> out;
+    if (auto store = offset_store()) out = (*store)->groups();
+    {
+      std::lock_guard lock(groups_mu_);
+      for (const auto& [id, c] : groups_) {
+        if (c->has_members()) out.push_back(id);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
   }
 
   // Deletes a topic and its data. Handles on it see it as deleted (their sends fail with
   // kNotFound); records they already read stay valid while they hold them. kNotFound if absent.
   Result<void> delete_topic(std::string_view name) {
+    if (is_internal_topic(name)) {
+      return fail(ErrorCode::kInvalidArgument, "topic '" + std::string(name) + "' is internal");
+    }
     std::lock_guard lock(mu_);
     auto it = topics_.find(name);
     if (it == topics_.end()) return not_found(name);
     std::shared_ptr<detail::TopicState> state = it->second;
     if (!dir_.empty()) {
-      // Rename first ('~' cannot appear in a topic name), so a crash leaves either the whole
-      // topic or a directory that the next open removes.
+      // Rename first, to a name no topic can have (and short whatever the topic's name), so a
+      // crash leaves either the whole topic or a directory that the next open removes.
       const std::string from = dir_ + "/" + state->name();
-      const std::string to = dir_ + "/deleted~" + state->name();
+      const std::string to = dir_ + "/~deleted-" + std::to_string(++staging_seq_);
       std::error_code ec;
       std::filesystem::remove_all(to, ec);
       if (::rename(from.c_str(), to.c_str()) != 0) return detail::sys_error("rename", from, errno);
@@ -565,8 +640,8 @@ class Broker {
       }
     } else {
       // Built under a name no topic can have, then renamed into place: a crash midway leaves
-      // a "creating~" directory that the next open removes.
-      const std::string staging = dir_ + "/creating~" + n;
+      // a "~creating-N" directory that the next open removes.
+      const std::string staging = dir_ + "/~creating-" + std::to_string(++staging_seq_);
       std::error_code ec;
       std::filesystem::remove_all(staging, ec);
       std::filesystem::create_directories(staging, ec);
@@ -615,7 +690,7 @@ class Broker {
   }
 
   Result<void> lock() {
-    const std::string path = dir_ + "/.lock";
+    const std::string path = dir_ + "/" + std::string(kLockFile);
     auto f = detail::File::open(path, O_RDWR | O_CREAT);
     if (!f) return fail(std::move(f).error());
     if (::flock(f->fd(), LOCK_EX | LOCK_NB) != 0) {
@@ -639,8 +714,8 @@ class Broker {
     std::vector<std::string> names;
     for (const auto& entry : fs::directory_iterator(dir_, ec)) {
       const std::string name = entry.path().filename().string();
-      if (name.rfind("deleted~", 0) == 0 || name.rfind("creating~", 0) == 0) {
-        fs::remove_all(entry.path(), ec);  // an interrupted delete or create
+      if (name.front() == '~' && name != kLockFile) {
+        fs::remove_all(entry.path(), ec);  // an interrupted create or delete
         continue;
       }
       if (entry.is_directory() && validate_topic_name(name).has_value() &&
@@ -683,7 +758,14 @@ class Broker {
   detail::File lock_file_;
   std::vector<PartitionRecovery> recovery_;
   mutable std::mutex mu_;
+  std::uint64_t staging_seq_ = 0;  // guarded by mu_
   std::map<std::string, std::shared_ptr<detail::TopicState>, std::less<>> topics_;
+
+  // Consumer groups: guarded by groups_mu_ (taken before mu_, never after).
+  mutable std::mutex groups_mu_;
+  mutable std::shared_ptr<detail::TopicState> offsets_topic_;
+  mutable std::unique_ptr<group::OffsetStore> offsets_;
+  std::map<std::string, std::shared_ptr<group::GroupCoordinator>, std::less<>> groups_;
 };
 
 }  // namespace rill

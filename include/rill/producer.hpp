@@ -126,6 +126,26 @@ class Producer {
     for (std::size_t i = 0; i < n; ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return partition[a] < partition[b]; });
+    // Each partition's share goes in as one Log::append_batch, which refuses a batch larger
+    // than a segment. Check every share before appending any: found only by append_batch, a
+    // share too big would fail the call after the partitions sorted before it were written,
+    // breaking "any bad one fails the call and nothing is appended"
+    // (tests/producer_test.cpp, "send_batch appends nothing anywhere when any record is bad").
+    const std::size_t segment_room = config.segment_bytes - storage::kFileHeaderSize;
+    for (std::size_t begin = 0; begin < n;) {
+      const std::int32_t p = partition[order[begin]];
+      std::size_t total = 0;
+      for (; begin < n && partition[order[begin]] == p; ++begin) {
+        total += storage::align_frame(storage::frame_size(raw[order[begin]]));
+      }
+      if (total > segment_room) {
+        return fail(ErrorCode::kRecordTooLarge,
+                    "the batch's " + std::to_string(total) + " bytes for partition " +
+                        std::to_string(p) + " of topic '" + topic.name() +
+                        "' do not fit in a segment of " + std::to_string(config.segment_bytes) +
+                        " bytes");
+      }
+    }
     std::vector<RecordMetadata> out(n);
     std::vector<storage::Record> group;
     for (std::size_t begin = 0; begin < n;) {

@@ -53,6 +53,7 @@ enum class ErrorCode : int {
   kClosed,           // the object was closed or is shutting down
   kFenced,           // a stale member or generation (consumer groups)
   kUnsupported,      // the format version or feature is not supported
+  kInterrupted,      // a blocking call was broken off by wakeup()
 };
 
 constexpr std::string_view to_string(ErrorCode code) noexcept {
@@ -85,6 +86,8 @@ constexpr std::string_view to_string(ErrorCode code) noexcept {
       return "fenced";
     case ErrorCode::kUnsupported:
       return "unsupported";
+    case ErrorCode::kInterrupted:
+      return "interrupted";
   }
   return "unknown";
 }

@@ -6,11 +6,15 @@
 //   rill/broker.hpp                   a data directory (or memory): topics and their configs
 //   rill/topic.hpp, producer.hpp,     the typed API: Topic<K,V>, Producer<K,V>, serdes,
 //   serde.hpp, partitioner.hpp        Kafka's murmur2 partitioning
+//   rill/consumer.hpp,                Consumer<K,V> and consumer groups: coordinators,
+//   consumer_group.hpp, group/        assignors, committed offsets
 //   rill/storage/                     the partition log (segments, indexes, recovery, retention)
 //   rill/detail/                      no public meaning: mmap, CRC-32C, futex
 #pragma once
 
 #include "rill/clock.hpp"
+#include "rill/consumer.hpp"
+#include "rill/consumer_group.hpp"
 #include "rill/detail/crc32c.hpp"
 #include "rill/result.hpp"
 #include "rill/storage/log.hpp"

@@ -59,6 +59,14 @@ class ConsumerBatch {
   friend class Topic;
   storage::RecordBatch raw_;
   std::vector<ConsumerRecord<K, V>> records_;
+  // The topic and partition raw_ was last filled from. storage::Log::read_into resumes from
+  // the segment a batch holds whenever the offset continues where the batch ended, without
+  // checking that the segment is its own: a batch reused for another partition or topic
+  // returned that other log's records (tests/producer_concurrency_test.cpp, topic_test.cpp
+  // "a batch reused across partitions ..."). Holding the state also keeps it alive, so no other
+  // topic can take its address while this batch remembers it.
+  std::shared_ptr<const detail::TopicState> state_;
+  std::int32_t partition_ = -1;
 };
 
 // Decodes a raw record into a typed one. Errors: kCorruption when the bytes do not decode as
@@ -150,6 +158,13 @@ class Topic {
     out.records_.clear();
     storage::Log* log = state_->partition(partition);
     if (log == nullptr) return partition_out_of_range(partition);
+    if (out.state_ != state_ || out.partition_ != partition) {
+      // Another log's batch: start afresh rather than resume in that log's segment (see
+      // ConsumerBatch::state_).
+      out.raw_ = storage::RecordBatch();
+      out.state_ = state_;
+      out.partition_ = partition;
+    }
     RILL_TRY(log->read_into(offset, out.raw_, max_records));
     for (const auto& raw : out.raw_) {
       auto r = decode_record<K, V>(raw, state_->name(), partition);

@@ -138,6 +138,7 @@ class RecordBatch {
   friend class Log;
   std::vector<RecordView> records_;
   std::shared_ptr<const Segment> segment_;
+  std::uint64_t log_id_ = 0;  // Log::id_ of the log that filled it
   std::int64_t next_offset_ = 0;
   std::uint64_t next_position_ = 0;
 };
@@ -170,7 +171,7 @@ class Log final : private BackgroundTask {
     std::unique_ptr<Log> log(new Log(std::string(), std::move(config)));
     auto seg = Segment::create(std::string(), 0, log->clock_->now_ms(), log->layout());
     if (!seg) return fail(std::move(seg).error());
-    log->install_recovered({*seg}, 0);
+    log->install_recovered({*seg}, -1);
     log->start_worker();
     return log;
   }
@@ -340,6 +341,11 @@ class Log final : private BackgroundTask {
     std::uint64_t pos;
     std::uint64_t at;
     const Segment* seg = out.segment_.get();
+    if (out.log_id_ != id_) {  // a batch last filled by another log: its segment is not ours
+      out.segment_.reset();
+      out.log_id_ = id_;
+      seg = nullptr;
+    }
     if (seg != nullptr && offset == continues && out.next_position_ != 0 &&
         want < seg->end_offset()) {
       pos = out.next_position_;
@@ -745,6 +751,12 @@ class Log final : private BackgroundTask {
     seg->prefaulted_to().store(target, std::memory_order_relaxed);
   }
 
+  static std::uint64_t next_id() noexcept {
+    static std::atomic<std::uint64_t> ids{0};
+    return ids.fetch_add(1, std::memory_order_relaxed) + 1;  // relaxed: only uniqueness matters
+  }
+
+  const std::uint64_t id_ = next_id();  // tells batches which log filled them
   const std::string dir_;
   LogConfig config_;
   std::shared_ptr<Clock> clock_;

@@ -1,0 +1,526 @@
+// rill/consumer.hpp: Consumer<K, V> reads typed records at its own positions, alone or as a
+// member of a consumer group, with Kafka's consumer model.
+//
+//   rill::Consumer<std::string, std::string> consumer(*broker, {.group_id = "billing"});
+//   consumer.subscribe({"orders"});
+//   while (running) {
+//     auto records = consumer.poll(std::chrono::milliseconds(100));
+//     for (const auto& r : *records) handle(r.key, r.value);
+//     consumer.commit();
+//   }
+//
+// Positions: each assigned partition has a position, the offset of the next record poll()
+// returns. On assignment it starts at the group's committed offset, else where
+// auto_offset_reset says (earliest, latest, or an error). commit() stores the positions as
+// the group's committed offsets (durably, see group/offset_store.hpp).
+//
+// Groups: subscribe() joins the group (config.group_id); the group's coordinator shares the
+// topics' partitions among members (group/coordinator.hpp). Rebalances happen inside poll():
+// the callbacks run there, on the consumer's thread: on_revoked before partitions go (commit
+// there and a clean rebalance delivers nothing twice), on_assigned after new ones come, on_lost
+// when the member was removed for missing its timeouts (its commits are refused then).
+//
+// Thread-safety: single-owner, like Kafka's consumer: one thread at a time. wakeup() is the
+// exception: any thread may call it to break a blocking poll().
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "rill/broker.hpp"
+#include "rill/group/assignor.hpp"
+#include "rill/group/coordinator.hpp"
+#include "rill/result.hpp"
+#include "rill/storage/notifier.hpp"
+#include "rill/topic.hpp"
+
+namespace rill {
+
+using group::AssignmentStrategy;
+using group::OffsetAndMetadata;
+using group::TopicPartition;
+
+// Where a partition without a committed offset starts (Kafka's auto.offset.reset).
+enum class OffsetReset { kEarliest, kLatest, kNone };
+
+struct ConsumerConfig {
+  std::string group_id{};                                // group.id; empty: no group
+  OffsetReset auto_offset_reset = OffsetReset::kLatest;  // auto.offset.reset
+  bool enable_auto_commit = true;                        // enable.auto.commit
+  std::int64_t auto_commit_interval_ms = 5000;           // auto.commit.interval.ms
+  std::size_t max_poll_records = 500;                    // max.poll.records
+  AssignmentStrategy assignment_strategy = AssignmentStrategy::kRange;
+  std::int64_t session_timeout_ms = 45'000;     // session.timeout.ms
+  std::int64_t max_poll_interval_ms = 300'000;  // max.poll.interval.ms
+  std::string client_id{};
+};
+
+// Rebalance callbacks (Kafka's ConsumerRebalanceListener); any may be empty.
+struct RebalanceCallbacks {
+  std::function<void(const std::vector<TopicPartition>&)> on_revoked{};
+  std::function<void(const std::vector<TopicPartition>&)> on_assigned{};
+  std::function<void(const std::vector<TopicPartition>&)> on_lost{};
+};
+
+// What poll() returns. Zero-copy fields (string_view, span values; headers) point into the
+// mapped segments, which this object keeps alive.
+template <typename K, typename V>
+class ConsumerRecords {
+ public:
+  using const_iterator = typename std::vector<ConsumerRecord<K, V>>::const_iterator;
+  const_iterator begin() const noexcept { return records_.begin(); }
+  const_iterator end() const noexcept { return records_.end(); }
+  std::size_t size() const noexcept { return records_.size(); }
+  bool empty() const noexcept { return records_.empty(); }
+  const ConsumerRecord<K, V>& operator[](std::size_t i) const noexcept { return records_[i]; }
+
+ private:
+  template <typename, typename>
+  friend class Consumer;
+  std::vector<ConsumerRecord<K, V>> records_;
+  std::vector<storage::RecordBatch> pins_;
+};
+
+template <typename K, typename V>
+class Consumer {
+ public:
+  Consumer(Broker& broker, ConsumerConfig config)
+      : broker_(&broker),
+        config_(std::move(config)),
+        last_auto_commit_ms_(broker.clock().now_ms()) {}
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+  ~Consumer() { (void)close(); }
+
+  // Joins the group to consume `topics`, sharing their partitions with the group's other
+  // members. Replaces an earlier subscription or assignment. Errors: kInvalidArgument without
+  // a group id or with a strategy the group does not use; kNotFound for a missing topic;
+  // kInvalidArgument for a topic of other types.
+  Result<void> subscribe(const std::vector<std::string>& topics,
+                         RebalanceCallbacks callbacks = {}) {
+    if (config_.group_id.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "subscribe() needs a group_id; use assign()");
+    }
+    RILL_TRY(open_topics(topics));
+    callbacks_ = std::move(callbacks);
+    if (!member_id_.empty()) return coordinator_->subscribe(member_id_, topics);
+    drop_manual_assignment();
+    auto coord = broker_->group_coordinator(config_.group_id);
+    if (!coord) return fail(std::move(coord).error());
+    coordinator_ = *coord;
+    group::MemberConfig mc{topics,
+                           config_.assignment_strategy,
+                           config_.session_timeout_ms,
+                           config_.max_poll_interval_ms,
+                           &bell_,
+                           config_.client_id};
+    auto id = coordinator_->join(mc);
+    if (!id) return fail(std::move(id).error());
+    member_id_ = *id;
+    subscription_ = topics;
+    return {};
+  }
+
+  // Takes exactly these partitions, outside any group management (commits still go to the
+  // group, if there is a group id). Errors: kNotFound / kOutOfRange for a missing topic or
+  // partition; kInvalidArgument while subscribed.
+  Result<void> assign(const std::vector<TopicPartition>& partitions) {
+    if (!member_id_.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "assign() while subscribed; unsubscribe() first");
+    }
+    std::vector<std::string> names;
+    for (const auto& tp : partitions) names.push_back(tp.topic);
+    RILL_TRY(open_topics(names));
+    for (const auto& tp : partitions) {
+      if (topics_.at(tp.topic).log(tp.partition) == nullptr) {
+        return topics_.at(tp.topic).partition_out_of_range(tp.partition);
+      }
+    }
+    drop_manual_assignment();
+    for (const auto& tp : partitions) take(tp);
+    return {};
+  }
+
+  // Leaves the group (after on_revoked, and a final auto-commit) or drops the assignment.
+  Result<void> unsubscribe() {
+    Result<void> result;
+    if (!member_id_.empty()) {
+      result = leave_group();
+    } else {
+      drop_manual_assignment();
+    }
+    return result;
+  }
+
+  // Returns records from the assigned partitions, at most max_poll_records, blocking up to
+  // `timeout` until there are some (an append wakes it at once). Runs the group protocol
+  // (rebalance callbacks) and auto-commit first. Errors: kInterrupted after wakeup();
+  // kOutOfRange when a position has no committed offset and auto_offset_reset is kNone;
+  // kCorruption for records that fail their checks or do not decode; kClosed after close().
+  Result<ConsumerRecords<K, V>> poll(std::chrono::milliseconds timeout) {
+    if (closed_) return fail(ErrorCode::kClosed, "consumer is closed");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    ConsumerRecords<K, V> out;
+    for (;;) {
+      const auto ticket = bell_.prepare();
+      if (wakeup_.exchange(false, std::memory_order_acq_rel)) {
+        return fail(ErrorCode::kInterrupted, "wakeup() was called");
+      }
+      RILL_TRY(sync_group());
+      RILL_TRY(maybe_auto_commit());
+      RILL_TRY(fetch(out));
+      if (!out.empty()) return out;
+      const auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::nanoseconds::zero()) return out;
+      // Wake at least once a second to keep the group's liveness checks moving.
+      bell_.wait(ticket, std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1)));
+    }
+  }
+
+  // Breaks a poll() blocked in another thread (it returns kInterrupted), or the next one.
+  void wakeup() noexcept {
+    wakeup_.store(true, std::memory_order_release);
+    bell_.notify();
+  }
+
+  // Commits the positions of all assigned partitions. Errors: kInvalidArgument without a group
+  // id; kFenced when this member was removed from its group or no longer owns a partition.
+  Result<void> commit() { return commit(current_positions()); }
+
+  // Commits exactly these offsets (each the offset of the next record to read).
+  Result<void> commit(const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
+    if (config_.group_id.empty()) {
+      return fail(ErrorCode::kInvalidArgument, "commit() needs a group_id");
+    }
+    std::map<TopicPartition, OffsetAndMetadata> stamped = offsets;
+    const std::int64_t now = broker_->clock().now_ms();
+    for (auto& [tp, om] : stamped) om.commit_timestamp_ms = now;
+    if (!member_id_.empty()) return coordinator_->commit(member_id_, stamped);
+    auto store = broker_->offset_store();
+    if (!store) return fail(std::move(store).error());
+    return (*store)->commit(config_.group_id, stamped);
+  }
+
+  // Commits now and reports through `callback` on the consumer's thread during a later
+  // poll(), commit() or close(), as Kafka's commitAsync does.
+  void commit_async(
+      std::function<void(const std::map<TopicPartition, OffsetAndMetadata>&, const Result<void>&)>
+          callback = {}) {
+    auto offsets = current_positions();
+    auto result = commit(offsets);
+    if (callback) pending_callbacks_.push_back([=] { callback(offsets, result); });
+  }
+
+  // The group's committed offset for `tp`, or nullopt. kInvalidArgument without a group id.
+  Result<std::optional<OffsetAndMetadata>> committed(const TopicPartition& tp) const {
+    if (config_.group_id.empty())
+      return fail(ErrorCode::kInvalidArgument, "committed() needs a group_id");
+    auto store = broker_->offset_store();
+    if (!store) return fail(std::move(store).error());
+    return (*store)->committed(config_.group_id, tp);
+  }
+
+  // The offset of the next record poll() returns from `tp`. kInvalidArgument if not assigned.
+  Result<std::int64_t> position(const TopicPartition& tp) {
+    auto it = owned_.find(tp);
+    if (it == owned_.end()) return not_assigned(tp);
+    RILL_TRY(init_position(tp, it->second));
+    return it->second.position;
+  }
+
+  // Moves the position of an assigned partition. kInvalidArgument if not assigned;
+  // kOutOfRange outside [start, end] of the partition.
+  Result<void> seek(const TopicPartition& tp, std::int64_t offset) {
+    auto it = owned_.find(tp);
+    if (it == owned_.end()) return not_assigned(tp);
+    const storage::Log& log = *it->second.log;
+    if (offset < log.start_offset() || offset > log.end_offset()) {
+      return fail(ErrorCode::kOutOfRange, tp.topic + "-" + std::to_string(tp.partition) +
+                                              ": offset " + std::to_string(offset) +
+                                              " is outside [" + std::to_string(log.start_offset()) +
+                                              ", " + std::to_string(log.end_offset()) + "]");
+    }
+    it->second.position = offset;
+    return {};
+  }
+
+  Result<void> seek_to_beginning(const std::vector<TopicPartition>& tps) {
+    for (const auto& tp : tps) {
+      auto it = owned_.find(tp);
+      if (it == owned_.end()) return not_assigned(tp);
+      it->second.position = it->second.log->start_offset();
+    }
+    return {};
+  }
+
+  Result<void> seek_to_end(const std::vector<TopicPartition>& tps) {
+    for (const auto& tp : tps) {
+      auto it = owned_.find(tp);
+      if (it == owned_.end()) return not_assigned(tp);
+      it->second.position = it->second.log->end_offset();
+    }
+    return {};
+  }
+
+  // For each partition, the first offset whose timestamp is >= the given one, or nullopt when
+  // there is none (Kafka's offsetsForTimes). Any partition of an existing topic may be asked.
+  Result<std::map<TopicPartition, std::optional<std::int64_t>>> offsets_for_times(
+      const std::map<TopicPartition, std::int64_t>& timestamps) {
+    std::map<TopicPartition, std::optional<std::int64_t>> out;
+    for (const auto& [tp, ts] : timestamps) {
+      RILL_TRY(open_topics({tp.topic}));
+      const storage::Log* log = topics_.at(tp.topic).log(tp.partition);
+      if (log == nullptr) return topics_.at(tp.topic).partition_out_of_range(tp.partition);
+      out[tp] = log->offset_for_time(ts);
+    }
+    return out;
+  }
+
+  // Stops (and restarts) fetching from assigned partitions without giving them up.
+  Result<void> pause(const std::vector<TopicPartition>& tps) { return set_paused(tps, true); }
+  Result<void> resume(const std::vector<TopicPartition>& tps) { return set_paused(tps, false); }
+  std::set<TopicPartition> paused() const {
+    std::set<TopicPartition> out;
+    for (const auto& [tp, st] : owned_) {
+      if (st.paused) out.insert(tp);
+    }
+    return out;
+  }
+
+  // The partitions assigned to this consumer now.
+  std::vector<TopicPartition> assignment() const {
+    std::vector<TopicPartition> out;
+    for (const auto& [tp, unused] : owned_) out.push_back(tp);
+    return out;
+  }
+
+  const std::string& member_id() const noexcept { return member_id_; }
+
+  // Leaves the group (on_revoked; a final commit when auto-commit is on) and releases
+  // everything. Idempotent; later calls fail with kClosed.
+  Result<void> close() {
+    if (closed_) return {};
+    Result<void> result = unsubscribe();
+    run_pending_callbacks();
+    closed_ = true;
+    return result;
+  }
+
+ private:
+  struct PartitionState {
+    storage::Log* log = nullptr;
+    std::int64_t position = -1;  // -1: not yet initialised
+    bool paused = false;
+  };
+
+  Unexpected not_assigned(const TopicPartition& tp) const {
+    return fail(ErrorCode::kInvalidArgument, tp.topic + "-" + std::to_string(tp.partition) +
+                                                 " is not assigned to this consumer");
+  }
+
+  Result<void> open_topics(const std::vector<std::string>& names) {
+    for (const auto& name : names) {
+      if (topics_.count(name) != 0) continue;
+      auto t = Topic<K, V>::open(*broker_, name);
+      if (!t) return fail(std::move(t).error());
+      topics_.emplace(name, std::move(*t));
+    }
+    return {};
+  }
+
+  void take(const TopicPartition& tp) {
+    PartitionState st;
+    st.log = topics_.at(tp.topic).log(tp.partition);
+    st.log->add_notifier(&bell_);
+    owned_[tp] = st;
+  }
+
+  void release(const TopicPartition& tp) {
+    auto it = owned_.find(tp);
+    if (it == owned_.end()) return;
+    it->second.log->remove_notifier(&bell_);
+    owned_.erase(it);
+  }
+
+  void drop_manual_assignment() {
+    while (!owned_.empty()) release(owned_.begin()->first);
+  }
+
+  std::map<TopicPartition, OffsetAndMetadata> current_positions() const {
+    std::map<TopicPartition, OffsetAndMetadata> out;
+    for (const auto& [tp, st] : owned_) {
+      if (st.position >= 0) out[tp] = {st.position, {}, 0};
+    }
+    return out;
+  }
+
+  Result<void> init_position(const TopicPartition& tp, PartitionState& st) {
+    if (st.position >= 0) return {};
+    const storage::Log& log = *st.log;
+    if (!config_.group_id.empty()) {
+      auto store = broker_->offset_store();
+      if (!store) return fail(std::move(store).error());
+      if (auto c = (*store)->committed(config_.group_id, tp)) {
+        if (c->offset >= log.start_offset() && c->offset <= log.end_offset()) {
+          st.position = c->offset;
+          return {};
+        }
+      }
+    }
+    return reset_position(tp, st);
+  }
+
+  Result<void> reset_position(const TopicPartition& tp, PartitionState& st) {
+    switch (config_.auto_offset_reset) {
+      case OffsetReset::kEarliest:
+        st.position = st.log->start_offset();
+        return {};
+      case OffsetReset::kLatest:
+        st.position = st.log->end_offset();
+        return {};
+      case OffsetReset::kNone:
+        break;
+    }
+    return fail(ErrorCode::kOutOfRange, tp.topic + "-" + std::to_string(tp.partition) +
+                                            ": no valid committed offset and auto_offset_reset "
+                                            "is none");
+  }
+
+  // Runs the group protocol: lost partitions, revocations, new grants.
+  Result<void> sync_group() {
+    if (member_id_.empty()) return {};
+    auto hb = coordinator_->heartbeat(member_id_, true);
+    if (hb.lost) {
+      std::vector<TopicPartition> lost = assignment();
+      for (const auto& tp : lost) release(tp);
+      if (callbacks_.on_lost && !lost.empty()) callbacks_.on_lost(lost);
+      // Rejoin, as Kafka's consumer does after it was kicked out.
+      group::MemberConfig mc{subscription_,
+                             config_.assignment_strategy,
+                             config_.session_timeout_ms,
+                             config_.max_poll_interval_ms,
+                             &bell_,
+                             config_.client_id};
+      auto id = coordinator_->join(mc);
+      if (!id) return fail(std::move(id).error());
+      member_id_ = *id;
+      hb = coordinator_->heartbeat(member_id_, true);
+    }
+    if (!hb.revoke.empty()) {
+      if (config_.enable_auto_commit) {
+        std::map<TopicPartition, OffsetAndMetadata> offsets;
+        for (const auto& tp : hb.revoke) {
+          auto it = owned_.find(tp);
+          if (it != owned_.end() && it->second.position >= 0)
+            offsets[tp] = {it->second.position, {}, 0};
+        }
+        if (!offsets.empty()) (void)commit(offsets);
+      }
+      if (callbacks_.on_revoked) callbacks_.on_revoked(hb.revoke);
+      for (const auto& tp : hb.revoke) release(tp);
+      coordinator_->ack_revoked(member_id_, hb.revoke);
+    }
+    auto granted = coordinator_->claim(member_id_);
+    if (!granted.empty()) {
+      for (const auto& tp : granted) take(tp);
+      if (callbacks_.on_assigned) callbacks_.on_assigned(granted);
+    }
+    return {};
+  }
+
+  Result<void> leave_group() {
+    Result<void> result;
+    std::vector<TopicPartition> held = assignment();
+    if (config_.enable_auto_commit && !held.empty()) result = commit();
+    if (callbacks_.on_revoked && !held.empty()) callbacks_.on_revoked(held);
+    for (const auto& tp : held) release(tp);
+    coordinator_->leave(member_id_);
+    member_id_.clear();
+    subscription_.clear();
+    coordinator_.reset();
+    return result;
+  }
+
+  Result<void> maybe_auto_commit() {
+    run_pending_callbacks();
+    if (!config_.enable_auto_commit || config_.group_id.empty() || owned_.empty()) return {};
+    const std::int64_t now = broker_->clock().now_ms();
+    if (now - last_auto_commit_ms_ < config_.auto_commit_interval_ms) return {};
+    last_auto_commit_ms_ = now;
+    auto r = commit();
+    // A fenced auto-commit is not an error of poll(): the next heartbeat reports the loss.
+    if (!r && r.error().code() != ErrorCode::kFenced) return r;
+    return {};
+  }
+
+  void run_pending_callbacks() {
+    auto pending = std::move(pending_callbacks_);
+    pending_callbacks_.clear();
+    for (auto& cb : pending) cb();
+  }
+
+  Result<void> fetch(ConsumerRecords<K, V>& out) {
+    if (owned_.empty()) return {};
+    std::vector<TopicPartition> order = assignment();
+    const std::size_t start = next_partition_++ % order.size();  // fairness across polls
+    for (std::size_t i = 0; i < order.size() && out.records_.size() < config_.max_poll_records;
+         ++i) {
+      const TopicPartition& tp = order[(start + i) % order.size()];
+      PartitionState& st = owned_.at(tp);
+      if (st.paused) continue;
+      RILL_TRY(init_position(tp, st));
+      storage::RecordBatch batch;
+      auto r =
+          st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
+      if (!r && r.error().code() == ErrorCode::kOutOfRange) {
+        RILL_TRY(reset_position(tp, st));  // retention passed us by: as auto.offset.reset says
+        r = st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
+      }
+      if (!r) return fail(std::move(r).error());
+      if (batch.empty()) continue;
+      const Topic<K, V>& topic = topics_.at(tp.topic);
+      for (const auto& raw : batch) {
+        auto rec = decode_record<K, V>(raw, topic.name(), tp.partition);
+        if (!rec) return fail(std::move(rec).error());
+        out.records_.push_back(std::move(*rec));
+      }
+      st.position = batch.next_offset();
+      out.pins_.push_back(std::move(batch));
+    }
+    return {};
+  }
+
+  Result<void> set_paused(const std::vector<TopicPartition>& tps, bool paused) {
+    for (const auto& tp : tps) {
+      auto it = owned_.find(tp);
+      if (it == owned_.end()) return not_assigned(tp);
+      it->second.paused = paused;
+    }
+    return {};
+  }
+
+  Broker* broker_;
+  ConsumerConfig config_;
+  RebalanceCallbacks callbacks_;
+  std::map<std::string, Topic<K, V>> topics_;
+  std::map<TopicPartition, PartitionState> owned_;
+  std::vector<std::string> subscription_;
+  std::shared_ptr<group::GroupCoordinator> coordinator_;
+  std::string member_id_;
+  storage::Notifier bell_;
+  std::atomic<bool> wakeup_{false};
+  std::int64_t last_auto_commit_ms_;
+  std::size_t next_partition_ = 0;
+  std::vector<std::function<void()>> pending_callbacks_;
+  bool closed_ = false;
+};
+
+}  // namespace rill

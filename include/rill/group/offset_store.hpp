@@ -1,0 +1,223 @@
+// rill/group/offset_store.hpp: committed offsets of consumer groups, kept durably in an
+// internal log, as Kafka keeps them in __consumer_offsets.
+//
+// Each commit appends one record: key = (group, topic, partition), value = the offset and the
+// committer's metadata; deleting a group appends tombstones (null values). On open the log is
+// replayed and the latest record per key wins, so a committed offset survives restarts. The
+// topic is marked for compaction, which keeps its size bounded once compaction runs.
+//
+// Record layout (all integers big-endian, as Kafka's own offset records):
+//   key   = u16 group size, group, u16 topic size, topic, i32 partition
+//   value = i64 offset, i64 commit timestamp (ms), u16 metadata size, metadata
+//
+// Thread-safety: thread-safe (one mutex around the map; commits append under it, so the
+// log's order is the map's order).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "rill/group/assignor.hpp"
+#include "rill/result.hpp"
+#include "rill/storage/log.hpp"
+
+namespace rill::group {
+
+// Kafka's OffsetAndMetadata.
+struct OffsetAndMetadata {
+  std::int64_t offset = 0;
+  std::string metadata{};
+  std::int64_t commit_timestamp_ms = 0;
+};
+
+namespace detail {
+
+inline void put_u16(std::string& out, std::uint16_t v) {
+  out += static_cast<char>(v >> 8);
+  out += static_cast<char>(v & 0xFF);
+}
+inline void put_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
+}
+inline bool get_u16(std::string_view& in, std::uint16_t& v) {
+  if (in.size() < 2) return false;
+  v = static_cast<std::uint16_t>((static_cast<unsigned char>(in[0]) << 8) |
+                                 static_cast<unsigned char>(in[1]));
+  in.remove_prefix(2);
+  return true;
+}
+inline bool get_u64(std::string_view& in, std::uint64_t& v) {
+  if (in.size() < 8) return false;
+  v = 0;
+  for (int i = 0; i < 8; ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[static_cast<std::size_t>(i)]);
+  in.remove_prefix(8);
+  return true;
+}
+inline bool get_string(std::string_view& in, std::string& out) {
+  std::uint16_t n;
+  if (!get_u16(in, n) || in.size() < n) return false;
+  out.assign(in.substr(0, n));
+  in.remove_prefix(n);
+  return true;
+}
+
+inline std::string offset_key(std::string_view group, const TopicPartition& tp) {
+  std::string k;
+  put_u16(k, static_cast<std::uint16_t>(group.size()));
+  k += group;
+  put_u16(k, static_cast<std::uint16_t>(tp.topic.size()));
+  k += tp.topic;
+  const auto p = static_cast<std::uint32_t>(tp.partition);
+  k += static_cast<char>(p >> 24);
+  k += static_cast<char>((p >> 16) & 0xFF);
+  k += static_cast<char>((p >> 8) & 0xFF);
+  k += static_cast<char>(p & 0xFF);
+  return k;
+}
+
+}  // namespace detail
+
+class OffsetStore {
+ public:
+  // Binds to the internal log and replays it. Errors: kCorruption when a record does not
+  // decode (the message names its offset).
+  static Result<std::unique_ptr<OffsetStore>> open(storage::Log* log) {
+    std::unique_ptr<OffsetStore> s(new OffsetStore(log));
+    RILL_TRY(s->replay());
+    return s;
+  }
+
+  // Commits `offsets` for `group` (one appended record each, one batch). Errors: the log's.
+  Result<void> commit(std::string_view group,
+                      const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
+    if (group.size() > 0xFFFF) return fail(ErrorCode::kInvalidArgument, "group id too long");
+    std::vector<std::string> keys;
+    std::vector<std::string> values;
+    for (const auto& [tp, om] : offsets) {
+      if (om.metadata.size() > 0xFFFF || tp.topic.size() > 0xFFFF) {
+        return fail(ErrorCode::kInvalidArgument, "commit metadata or topic name too long");
+      }
+      keys.push_back(detail::offset_key(group, tp));
+      std::string v;
+      detail::put_u64(v, static_cast<std::uint64_t>(om.offset));
+      detail::put_u64(v, static_cast<std::uint64_t>(om.commit_timestamp_ms));
+      detail::put_u16(v, static_cast<std::uint16_t>(om.metadata.size()));
+      v += om.metadata;
+      values.push_back(std::move(v));
+    }
+    std::vector<storage::Record> records;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      records.push_back({.key = std::string_view(keys[i]), .value = std::string_view(values[i])});
+    }
+    std::lock_guard lock(mu_);
+    if (!records.empty()) {
+      auto at = log_->append_batch(records);
+      if (!at) return fail(std::move(at).error());
+    }
+    auto& g = offsets_[std::string(group)];
+    for (const auto& [tp, om] : offsets) g[tp] = om;
+    return {};
+  }
+
+  std::optional<OffsetAndMetadata> committed(std::string_view group,
+                                             const TopicPartition& tp) const {
+    std::lock_guard lock(mu_);
+    auto g = offsets_.find(group);
+    if (g == offsets_.end()) return std::nullopt;
+    auto it = g->second.find(tp);
+    if (it == g->second.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::map<TopicPartition, OffsetAndMetadata> group_offsets(std::string_view group) const {
+    std::lock_guard lock(mu_);
+    auto g = offsets_.find(group);
+    return g == offsets_.end() ? std::map<TopicPartition, OffsetAndMetadata>{} : g->second;
+  }
+
+  // Groups with committed offsets.
+  std::vector<std::string> groups() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& [g, offsets] : offsets_) {
+      if (!offsets.empty()) out.push_back(g);
+    }
+    return out;
+  }
+
+  // Forgets a group's offsets (tombstones in the log). Errors: the log's.
+  Result<void> delete_group(std::string_view group) {
+    std::lock_guard lock(mu_);
+    auto g = offsets_.find(group);
+    if (g == offsets_.end()) return {};
+    std::vector<std::string> keys;
+    for (const auto& [tp, unused] : g->second) keys.push_back(detail::offset_key(group, tp));
+    std::vector<storage::Record> records;
+    for (const auto& k : keys)
+      records.push_back({.key = std::string_view(k), .value = std::nullopt});
+    if (!records.empty()) {
+      auto at = log_->append_batch(records);
+      if (!at) return fail(std::move(at).error());
+    }
+    offsets_.erase(g);
+    return {};
+  }
+
+ private:
+  explicit OffsetStore(storage::Log* log) : log_(log) {}
+
+  Result<void> replay() {
+    storage::RecordBatch batch;
+    std::int64_t next = log_->start_offset();
+    while (next < log_->end_offset()) {
+      RILL_TRY(log_->read_into(next, batch, 4096));
+      for (const auto& r : batch) {
+        std::string_view key = r.key().value_or(std::string_view());
+        std::string group;
+        TopicPartition tp;
+        std::uint64_t offset = 0;
+        std::uint64_t ts = 0;
+        std::string metadata;
+        bool ok = r.has_key() && detail::get_string(key, group) &&
+                  detail::get_string(key, tp.topic) && key.size() == 4;
+        if (ok) {
+          std::uint32_t p = 0;
+          for (char c : key) p = (p << 8) | static_cast<unsigned char>(c);
+          tp.partition = static_cast<std::int32_t>(p);
+        }
+        if (ok && r.is_tombstone()) {
+          auto g = offsets_.find(group);
+          if (g != offsets_.end()) {
+            g->second.erase(tp);
+            if (g->second.empty()) offsets_.erase(g);
+          }
+          continue;
+        }
+        std::string_view value = r.value().value_or(std::string_view());
+        ok = ok && detail::get_u64(value, offset) && detail::get_u64(value, ts) &&
+             detail::get_string(value, metadata) && value.empty();
+        if (!ok) {
+          return fail(ErrorCode::kCorruption, "committed-offsets record at offset " +
+                                                  std::to_string(r.offset()) + " does not decode");
+        }
+        offsets_[group][tp] = {static_cast<std::int64_t>(offset), std::move(metadata),
+                               static_cast<std::int64_t>(ts)};
+      }
+      next = batch.next_offset();
+    }
+    return {};
+  }
+
+  storage::Log* log_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<TopicPartition, OffsetAndMetadata>, std::less<>> offsets_;
+};
+
+}  // namespace rill::group
