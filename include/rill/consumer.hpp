@@ -111,7 +111,13 @@ class Consumer {
     }
     RILL_TRY(open_topics(topics));
     callbacks_ = std::move(callbacks);
-    if (!member_id_.empty()) return coordinator_->subscribe(member_id_, topics);
+    if (!member_id_.empty()) {
+      // Kept for a rejoin after this member is removed: without it a removed member came back
+      // with its first subscription (tests/group_test.cpp, "a removed member rejoins with the
+      // subscription it changed to").
+      subscription_ = topics;
+      return coordinator_->subscribe(member_id_, topics);
+    }
     drop_manual_assignment();
     auto coord = broker_->group_coordinator(config_.group_id);
     if (!coord) return fail(std::move(coord).error());
@@ -308,7 +314,16 @@ class Consumer {
   // everything. Idempotent; later calls fail with kClosed.
   Result<void> close() {
     if (closed_) return {};
-    Result<void> result = unsubscribe();
+    Result<void> result;
+    // A consumer with assigned partitions and a group id auto-commits on close too, as Kafka's
+    // does; leave_group() covers members only (tests/consumer_test.cpp, "close commits
+    // positions when auto-commit is on").
+    if (member_id_.empty() && config_.enable_auto_commit && !config_.group_id.empty() &&
+        !current_positions().empty()) {
+      result = commit();
+    }
+    auto left = unsubscribe();
+    if (result) result = std::move(left);
     run_pending_callbacks();
     closed_ = true;
     return result;
@@ -439,8 +454,17 @@ class Consumer {
   Result<void> leave_group() {
     Result<void> result;
     std::vector<TopicPartition> held = assignment();
-    if (config_.enable_auto_commit && !held.empty()) result = commit();
-    if (callbacks_.on_revoked && !held.empty()) callbacks_.on_revoked(held);
+    // A member the group has already removed (it missed its timeouts) has lost what it holds:
+    // others own it now and its commits are refused. Say so with on_lost, as Kafka's consumer
+    // does when it leaves with a lost generation, rather than run on_revoked (whose commits
+    // fail) and fail close() with kFenced (tests/group_test.cpp, "closing a member the group
+    // removed reports on_lost and commits nothing").
+    if (coordinator_->heartbeat(member_id_, false).lost) {
+      if (callbacks_.on_lost && !held.empty()) callbacks_.on_lost(held);
+    } else {
+      if (config_.enable_auto_commit && !held.empty()) result = commit();
+      if (callbacks_.on_revoked && !held.empty()) callbacks_.on_revoked(held);
+    }
     for (const auto& tp : held) release(tp);
     coordinator_->leave(member_id_);
     member_id_.clear();
@@ -476,20 +500,37 @@ class Consumer {
       const TopicPartition& tp = order[(start + i) % order.size()];
       PartitionState& st = owned_.at(tp);
       if (st.paused) continue;
-      RILL_TRY(init_position(tp, st));
+      // An error here must not drop the records already taken from other partitions this
+      // poll: their positions have moved past them. Return those (the error recurs at this
+      // partition's unchanged position on a later poll), as Kafka returns what it fetched
+      // before raising a record's error (tests/consumer_test.cpp, "an unusable partition fails
+      // poll without losing records fetched from the others").
+      auto init = init_position(tp, st);
+      if (!init) return out.empty() ? fail(std::move(init).error()) : Result<void>();
       storage::RecordBatch batch;
       auto r =
           st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
       if (!r && r.error().code() == ErrorCode::kOutOfRange) {
-        RILL_TRY(reset_position(tp, st));  // retention passed us by: as auto.offset.reset says
+        // retention passed us by: as auto.offset.reset says
+        auto reset = reset_position(tp, st);
+        if (!reset) return out.empty() ? fail(std::move(reset).error()) : Result<void>();
         r = st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
       }
-      if (!r) return fail(std::move(r).error());
+      if (!r) return out.empty() ? fail(std::move(r).error()) : Result<void>();
       if (batch.empty()) continue;
       const Topic<K, V>& topic = topics_.at(tp.topic);
       for (const auto& raw : batch) {
         auto rec = decode_record<K, V>(raw, topic.name(), tp.partition);
-        if (!rec) return fail(std::move(rec).error());
+        if (!rec) {
+          // Keep the records before it (their views need the batch) and stop the partition
+          // at the bad record, so it is neither skipped nor are those delivered twice
+          // (tests/consumer_test.cpp, "a record that does not decode stops its partition
+          // there; the others' records arrive").
+          st.position = raw.offset();
+          if (out.empty()) return fail(std::move(rec).error());
+          out.pins_.push_back(std::move(batch));
+          return {};
+        }
         out.records_.push_back(std::move(*rec));
       }
       st.position = batch.next_offset();

@@ -229,6 +229,354 @@ inline Assignment assign_round_robin(
   return out;
 }
 
+namespace detail {
+
+// The state of one assign_sticky call. Members and topics are indexes into a GroupView; a
+// partition is a Slot (topic index, partition), which sorts like TopicPartition.
+class StickyAssignor {
+ public:
+  using Slot = std::pair<std::size_t, std::int32_t>;
+  static constexpr std::size_t kNone = GroupView::kNpos;
+
+  StickyAssignor(const GroupView& g, const std::map<std::string_view, std::size_t>& topic_index)
+      : g_(g),
+        num_members_(g.members.size()),
+        held_(num_members_),
+        count_(num_members_, 0),
+        holder_(g.topic_names.size()),
+        previous_(g.topic_names.size()) {
+    for (std::size_t t = 0; t < g.topic_names.size(); ++t) {
+      if (g.subscribers[t].empty()) continue;
+      holder_[t].assign(static_cast<std::size_t>(g.partition_counts[t]), kNone);
+      previous_[t].assign(static_cast<std::size_t>(g.partition_counts[t]), kNone);
+    }
+    keep(topic_index);
+  }
+
+  Assignment run() {
+    bool identical = num_members_ > 0;
+    for (std::size_t m = 1; m < num_members_ && identical; ++m) {
+      identical = g_.topics_of[m] == g_.topics_of[0];
+    }
+    if (identical) {
+      assign_by_quota();
+    } else {
+      fill();
+      balance();
+    }
+    Assignment out = empty_assignment(g_);
+    for (std::size_t m = 0; m < num_members_; ++m) {
+      auto& list = out[g_.members[m]->member_id];
+      list.reserve(held_[m].size());
+      for (const auto& [t, p] : held_[m]) list.push_back(TopicPartition{*g_.topic_names[t], p});
+    }
+    return out;  // held_ iterates in (topic index, partition) = (name, partition) order: sorted
+  }
+
+ private:
+  using Load = std::pair<std::size_t, std::size_t>;  // (count, member): least loaded first
+
+  std::size_t& holder(const Slot& s) {
+    return holder_[s.first][static_cast<std::size_t>(s.second)];
+  }
+  std::size_t previous(const Slot& s) const {
+    return previous_[s.first][static_cast<std::size_t>(s.second)];
+  }
+  // Whether `m` holds `s` without having owned it before: moving it costs no stickiness.
+  bool is_free(std::size_t m, const Slot& s) const { return previous(s) != m; }
+
+  void give(std::size_t m, const Slot& s) {
+    holder(s) = m;
+    held_[m].insert(s);
+    ++count_[m];
+  }
+  void take(std::size_t m, const Slot& s) {
+    holder(s) = kNone;
+    held_[m].erase(s);
+    --count_[m];
+  }
+
+  // Keep every valid owned partition. Members go in id order, so a partition claimed twice
+  // stays with the smaller id.
+  void keep(const std::map<std::string_view, std::size_t>& topic_index) {
+    for (std::size_t m = 0; m < num_members_; ++m) {
+      for (const auto& tp : sorted_unique(g_.members[m]->owned)) {
+        const std::size_t t = g_.topic_index(topic_index, tp.topic);
+        if (t == kNone || !g_.subscribes(m, t)) continue;
+        if (tp.partition < 0 || tp.partition >= g_.partition_counts[t]) continue;
+        const Slot s{t, tp.partition};
+        if (holder(s) != kNone) continue;
+        previous_[t][static_cast<std::size_t>(tp.partition)] = m;
+        give(m, s);
+      }
+    }
+  }
+
+  // Identical subscriptions: the counts are known up front. With P partitions and M members,
+  // P % M members hold P / M + 1 and the rest P / M; the larger quotas go to the members that
+  // kept the most (ties: smaller id), which is what minimizes the owned partitions that move.
+  // A member over its quota gives up its last partitions; the free ones are then dealt, in
+  // order, each to the least-loaded member under its quota (ties: smaller id): for a new
+  // group, exactly round-robin. Cost: O(M log M + P log P).
+  void assign_by_quota() {
+    std::size_t total = 0;
+    for (const std::size_t t : g_.topics_of[0]) {
+      total += static_cast<std::size_t>(g_.partition_counts[t]);
+    }
+    std::vector<std::size_t> order(num_members_);
+    for (std::size_t m = 0; m < num_members_; ++m) order[m] = m;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return count_[a] != count_[b] ? count_[a] > count_[b] : a < b;
+    });
+    std::vector<std::size_t> quota(num_members_, total / num_members_);
+    for (std::size_t i = 0; i < total % num_members_; ++i) ++quota[order[i]];
+
+    std::priority_queue<Load, std::vector<Load>, std::greater<>> under;
+    for (std::size_t m = 0; m < num_members_; ++m) {
+      while (count_[m] > quota[m]) take(m, *held_[m].rbegin());
+      if (count_[m] < quota[m]) under.emplace(count_[m], m);
+    }
+    for (const std::size_t t : g_.topics_of[0]) {
+      for (std::int32_t p = 0; p < g_.partition_counts[t]; ++p) {
+        const Slot s{t, p};
+        if (holder(s) != kNone) continue;
+        RILL_ASSERT(!under.empty(), "the quotas add up to the partitions");
+        const std::size_t m = under.top().second;
+        under.pop();
+        give(m, s);
+        if (count_[m] < quota[m]) under.emplace(count_[m], m);
+      }
+    }
+  }
+
+  // Different subscriptions: the most constrained topics first, each unowned partition to its
+  // least-loaded subscriber (ties: smaller id). Cost: O(T log T + P log M + S log M).
+  void fill() {
+    std::vector<std::size_t> topics(g_.topic_names.size());
+    for (std::size_t t = 0; t < topics.size(); ++t) topics[t] = t;
+    std::stable_sort(topics.begin(), topics.end(), [&](std::size_t a, std::size_t b) {
+      return g_.subscribers[a].size() < g_.subscribers[b].size();
+    });
+    for (const std::size_t t : topics) {
+      if (g_.subscribers[t].empty()) continue;
+      std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
+      for (const std::size_t m : g_.subscribers[t]) least.emplace(count_[m], m);
+      for (std::int32_t p = 0; p < g_.partition_counts[t]; ++p) {
+        const Slot s{t, p};
+        if (holder(s) != kNone) continue;
+        const std::size_t m = least.top().second;
+        least.pop();
+        give(m, s);
+        least.emplace(count_[m], m);
+      }
+    }
+  }
+
+  // Different subscriptions: while some member holds at least 2 more than a member that could
+  // take one of its partitions (it is "over"), relieve the most loaded over member that can be
+  // relieved in the first of these ways:
+  //   1. downhill along a chain of free partitions (a -> b -> c moves one of a's to b and one of
+  //      b's to c; b's count is unchanged) to the least-loaded member reachable, if it has at
+  //      most count - 2: the sum of squared counts falls;
+  //   2. sideways along such a chain to a member with count - 1 that subscribes to fewer
+  //      partitions (load goes where there are fewer options, and the taker that made the
+  //      member over can be served by a free partition later): squares stay, the sum of
+  //      count * subscribed partitions falls;
+  //   3. by moving one of its partitions, owned if it must, to its least-loaded taker: the sum
+  //      of squares falls.
+  // So the loop ends, and it ends when nobody is over: Kafka's balance. Owned partitions move
+  // only in way 3.
+  void balance() {
+    if (num_members_ == 0) return;
+    const std::size_t num_topics = g_.topic_names.size();
+    total_ = 0;
+    reach_.assign(num_members_, 0);
+    free_holders_.assign(num_topics, {});
+    lightest_.assign(num_topics, {});
+    for (std::size_t m = 0; m < num_members_; ++m) {
+      total_ += count_[m];
+      for (const std::size_t t : g_.topics_of[m]) {
+        reach_[m] += static_cast<std::size_t>(g_.partition_counts[t]);
+        lightest_[t].emplace(count_[m], m);
+      }
+      for (const Slot& s : held_[m]) {
+        if (is_free(m, s)) ++free_holders_[s.first][m];
+      }
+    }
+    for (std::size_t m = 0; m < num_members_; ++m) heaviest_.emplace(total_ - count_[m], m);
+    seen_.assign(num_members_, 0);
+    target_.assign(num_members_, kNone);
+    next_.assign(num_members_, kNone);
+    topic_seen_.assign(num_topics, 0);
+
+    std::vector<std::size_t> over;
+    std::vector<std::size_t> sources;
+    for (;;) {
+      // The over members, most loaded first. Cost: O(M (topics held)).
+      over.clear();
+      const std::size_t least = total_ - heaviest_.rbegin()->first;
+      for (const auto& [key, m] : heaviest_) {
+        if (count_[m] < least + 2) break;  // nobody has 2 fewer than this member
+        if (lightest_taker(m, count_[m] - 2) != kNone) over.push_back(m);
+      }
+      if (over.empty()) return;
+
+      // 1. Downhill: every member is a source, least loaded first.
+      sources.resize(num_members_);
+      for (std::size_t m = 0; m < num_members_; ++m) sources[m] = m;
+      std::sort(sources.begin(), sources.end(), [&](std::size_t a, std::size_t b) {
+        return count_[a] != count_[b] ? count_[a] < count_[b] : a < b;
+      });
+      sweep(sources);
+      const auto downhill = std::find_if(over.begin(), over.end(), [&](std::size_t m) {
+        return count_[target_[m]] + 2 <= count_[m];
+      });
+      if (downhill != over.end()) {
+        shift_along_chain(*downhill);
+        continue;
+      }
+
+      // 2. Sideways: per count c of over members, the sources are the members with c - 1,
+      //    fewest subscribed partitions first.
+      bool moved = false;
+      for (std::size_t i = 0; i < over.size() && !moved; ++i) {
+        const std::size_t m = over[i];
+        if (i == 0 || count_[over[i - 1]] != count_[m]) {
+          sources.clear();
+          for (std::size_t s = 0; s < num_members_; ++s) {
+            if (count_[s] + 1 == count_[m]) sources.push_back(s);
+          }
+          std::sort(sources.begin(), sources.end(), [&](std::size_t a, std::size_t b) {
+            return reach_[a] != reach_[b] ? reach_[a] < reach_[b] : a < b;
+          });
+          sweep(sources);
+        }
+        if (seen_[m] == epoch_ && reach_[target_[m]] < reach_[m]) {
+          shift_along_chain(m);
+          moved = true;
+        }
+      }
+      if (moved) continue;
+
+      // 3. Any partition of the most loaded over member.
+      move_one(over.front(), lightest_taker(over.front(), count_[over.front()] - 2), false);
+    }
+  }
+
+  // The least-loaded member (ties: smaller id) with at most `max_count` partitions that
+  // subscribes to a topic `from` holds a partition of, or kNone. Cost: O(topics held).
+  std::size_t lightest_taker(std::size_t from, std::size_t max_count) const {
+    Load best{0, kNone};
+    for (auto it = held_[from].begin(); it != held_[from].end(); it = next_topic(from, it)) {
+      const Load& l = *lightest_[it->first].begin();
+      if (l.first <= max_count && (best.second == kNone || l < best)) best = l;
+    }
+    return best.second;
+  }
+  std::set<Slot>::const_iterator next_topic(std::size_t m,
+                                            std::set<Slot>::const_iterator it) const {
+    return held_[m].lower_bound(Slot{it->first + 1, std::numeric_limits<std::int32_t>::min()});
+  }
+
+  // For every member x that can pass load along free partitions to one of `sources` (tried in
+  // order; a source reaches itself): target_[x], the first source that x reaches, and
+  // next_[x], the member x hands a free partition to on the way. Unreached members keep
+  // seen_[x] != epoch_. A breadth-first search backwards from each source: y's predecessors
+  // are the holders of free partitions of y's topics; a topic is crossed once per sweep.
+  // Cost: O(M + S + members holding free partitions, per topic).
+  void sweep(const std::vector<std::size_t>& sources) {
+    ++epoch_;
+    for (const std::size_t z : sources) {
+      if (seen_[z] == epoch_) continue;
+      seen_[z] = epoch_;
+      target_[z] = z;
+      next_[z] = z;
+      queue_.assign(1, z);
+      for (std::size_t head = 0; head < queue_.size(); ++head) {
+        const std::size_t y = queue_[head];
+        for (const std::size_t t : g_.topics_of[y]) {
+          if (topic_seen_[t] == epoch_) continue;
+          topic_seen_[t] = epoch_;
+          for (const auto& [x, n] : free_holders_[t]) {
+            if (seen_[x] == epoch_) continue;
+            seen_[x] = epoch_;
+            target_[x] = z;
+            next_[x] = y;
+            queue_.push_back(x);
+          }
+        }
+      }
+    }
+  }
+
+  // Moves one free partition at each step of the chain from `from` to target_[from].
+  void shift_along_chain(std::size_t from) {
+    for (std::size_t x = from; x != target_[from]; x = next_[x]) move_one(x, next_[x], true);
+  }
+
+  // Moves one partition from `from` to `to` (who subscribes to its topic): one going back to
+  // its previous owner, else a free one, else (unless free_only) one `from` owned; among
+  // equals the last in order.
+  void move_one(std::size_t from, std::size_t to, bool free_only) {
+    const Slot* pick = nullptr;
+    int best = 3;
+    for (const Slot& s : held_[from]) {
+      if (!g_.subscribes(to, s.first)) continue;
+      const int rank = previous(s) == to ? 0 : is_free(from, s) ? 1 : 2;
+      if (free_only && rank == 2) continue;
+      if (rank <= best) {
+        pick = &s;
+        best = rank;
+      }
+    }
+    RILL_ASSERT(pick != nullptr, "the taker subscribes to a topic of the giver's partitions");
+    const Slot s = *pick;
+    if (is_free(from, s)) {
+      const auto it = free_holders_[s.first].find(from);
+      if (--it->second == 0) free_holders_[s.first].erase(it);
+    }
+    if (is_free(to, s)) ++free_holders_[s.first][to];
+    take(from, s);
+    give(to, s);
+    reindex(from, count_[from] + 1);
+    reindex(to, count_[to] - 1);
+  }
+
+  // Moves m in lightest_ and heaviest_ from its old count to count_[m].
+  void reindex(std::size_t m, std::size_t old_count) {
+    for (const std::size_t t : g_.topics_of[m]) {
+      lightest_[t].erase(Load{old_count, m});
+      lightest_[t].emplace(count_[m], m);
+    }
+    heaviest_.erase(Load{total_ - old_count, m});
+    heaviest_.emplace(total_ - count_[m], m);
+  }
+
+  const GroupView& g_;
+  const std::size_t num_members_;
+  std::vector<std::set<Slot>> held_;  // per member
+  std::vector<std::size_t> count_;    // per member: held_[m].size()
+  // Per topic and partition: who holds it now, and who validly owned it before (kNone: nobody).
+  std::vector<std::vector<std::size_t>> holder_;
+  std::vector<std::vector<std::size_t>> previous_;
+
+  // balance() only.
+  std::size_t total_ = 0;                 // partitions assigned
+  std::vector<std::size_t> reach_;        // per member: partitions of its topics
+  std::vector<std::set<Load>> lightest_;  // per topic: (count, member) of its subscribers
+  std::set<Load> heaviest_;               // (total_ - count, member): most loaded first
+  // Per topic: member -> how many free partitions of the topic it holds.
+  std::vector<std::map<std::size_t, std::size_t>> free_holders_;
+  std::vector<std::uint64_t> seen_;        // per member: epoch_ of the last sweep to reach it
+  std::vector<std::size_t> target_;        // per member: see sweep()
+  std::vector<std::size_t> next_;          // per member: see sweep()
+  std::vector<std::uint64_t> topic_seen_;  // per topic: epoch_ of the last sweep to cross it
+  std::vector<std::size_t> queue_;
+  std::uint64_t epoch_ = 0;
+};
+
+}  // namespace detail
+
 // The sticky assignment: the target of Kafka's "cooperative-sticky" strategy (the assignment
 // the group converges to; cooperative_first_round gives what members get meanwhile).
 //
@@ -246,206 +594,24 @@ inline Assignment assign_round_robin(
 // 3. Deterministic: independent of input order; and assign_sticky of its own output (as owned)
 //    returns that output unchanged.
 //
-// Algorithm: keep every valid owned partition; give each unowned partition, topics with the
-// fewest subscribers first, to its least-loaded subscriber; then, while some member holds at
-// least 2 more than a member that could take one of its partitions, shift load off the most
-// loaded such member: first along chains of partitions it and others did not own before
-// (costing no stickiness), and only when no such chain helps, by moving one it owned.
-// Cost: O(M log M + S log S + O log O + P log P) to keep and fill, for M members, S subscription
-// entries, O owned entries, P partitions; then per balancing step at worst O(M (P log S + S)) (a
-// chain search from each overloaded member). Steps are about as many as the partitions that
-// change owner; each lowers (sum of count^2, sum of count * subscribed partitions)
-// lexicographically, so the loop ends.
+// Algorithm: keep every valid owned partition. Identical subscriptions: P % M members (those
+// that kept the most) may hold P / M + 1 and the others P / M; members over that give up their
+// last partitions, and the free ones are dealt in order to the least-loaded members under it.
+// Different subscriptions: give each free partition, topics with the fewest subscribers first,
+// to its least-loaded subscriber; then, while some member holds at least 2 more than a member
+// that could take one of its partitions, shift load off the most loaded such member, along
+// chains of partitions that their holders did not own before if possible (no stickiness lost),
+// else by moving an owned one. Kafka's generalAssign is likewise a heuristic.
+// Cost: identical subscriptions O(M log M + S log S + O log O + P log P) for M members, S
+// subscription entries, O owned entries, P partitions. Different: the same to fill, then per
+// balancing step O(M T log M) to find the member to relieve (T topics) plus a search over the
+// members and topics reachable by free partitions, O(P log S + S) at worst; steps are about as
+// many as the partitions that change owner.
 inline Assignment assign_sticky(const std::map<std::string, std::int32_t>& partitions_per_topic,
                                 const std::vector<MemberSubscription>& members) {
   std::map<std::string_view, std::size_t> topic_index;
   const detail::GroupView g = detail::view_of(partitions_per_topic, members, &topic_index);
-  constexpr std::size_t kNone = detail::GroupView::kNpos;
-  const std::size_t num_members = g.members.size();
-  const std::size_t num_topics = g.topic_names.size();
-
-  using Slot = std::pair<std::size_t, std::int32_t>;  // (topic index, partition): sorts like TP
-  std::vector<std::set<Slot>> held(num_members);
-  std::vector<std::size_t> count(num_members, 0);
-  // Per topic and partition: who holds it now, and who validly owned it before (kNone: nobody).
-  std::vector<std::vector<std::size_t>> holder(num_topics);
-  std::vector<std::vector<std::size_t>> previous(num_topics);
-  for (std::size_t t = 0; t < num_topics; ++t) {
-    if (g.subscribers[t].empty()) continue;
-    holder[t].assign(static_cast<std::size_t>(g.partition_counts[t]), kNone);
-    previous[t].assign(static_cast<std::size_t>(g.partition_counts[t]), kNone);
-  }
-  const auto give = [&](std::size_t member, std::size_t t, std::int32_t p) {
-    holder[t][static_cast<std::size_t>(p)] = member;
-    held[member].emplace(t, p);
-    ++count[member];
-  };
-
-  // 1. Keep: members in id order, so a partition claimed twice stays with the smaller id.
-  for (std::size_t m = 0; m < num_members; ++m) {
-    for (const auto& tp : detail::sorted_unique(g.members[m]->owned)) {
-      const std::size_t t = g.topic_index(topic_index, tp.topic);
-      if (t == kNone || !g.subscribes(m, t)) continue;
-      if (tp.partition < 0 || tp.partition >= g.partition_counts[t]) continue;
-      const auto p = static_cast<std::size_t>(tp.partition);
-      if (holder[t][p] != kNone) continue;
-      previous[t][p] = m;
-      give(m, t, tp.partition);
-    }
-  }
-
-  // 2. Fill: the most constrained topics first, each partition to its least-loaded subscriber
-  //    (ties: smaller id). With identical subscriptions this is water-filling, which never
-  //    pushes a member past what balance allows.
-  std::vector<std::size_t> topic_order(num_topics);
-  for (std::size_t t = 0; t < num_topics; ++t) topic_order[t] = t;
-  std::stable_sort(topic_order.begin(), topic_order.end(), [&](std::size_t a, std::size_t b) {
-    return g.subscribers[a].size() < g.subscribers[b].size();
-  });
-  using Load = std::pair<std::size_t, std::size_t>;  // (count, member): least first
-  for (const std::size_t t : topic_order) {
-    if (g.subscribers[t].empty()) continue;
-    std::priority_queue<Load, std::vector<Load>, std::greater<>> least;
-    for (const std::size_t m : g.subscribers[t]) least.emplace(count[m], m);
-    for (std::int32_t p = 0; p < g.partition_counts[t]; ++p) {
-      if (holder[t][static_cast<std::size_t>(p)] != kNone) continue;
-      const std::size_t m = least.top().second;
-      least.pop();
-      give(m, t, p);
-      least.emplace(count[m], m);
-    }
-  }
-
-  // 3. Balance. A partition is "free" at a member that did not own it before: moving it on
-  //    costs no stickiness. Each step takes one partition from a member with c partitions and
-  //    gives one to a member with at most c - 2, so the sum of squared counts strictly falls and
-  //    the loop ends; it ends exactly when no member could take a partition from one holding 2
-  //    or more than it. Steps that move only free partitions, along a chain of members if need
-  //    be (a -> b -> c: b's count is unchanged), come before any step that moves an owned one.
-  const auto is_free = [&](std::size_t m, const Slot& s) {
-    return previous[s.first][static_cast<std::size_t>(s.second)] != m;
-  };
-  // The partition `from` should hand to `to`: one going back to its previous owner, else a
-  // free one, else (unless free_only) one `from` owned; among equals the last in order.
-  const auto pick = [&](std::size_t from, std::size_t to, bool free_only, Slot* out) {
-    int best = 3;
-    for (const Slot& s : held[from]) {
-      if (!g.subscribes(to, s.first)) continue;
-      const std::size_t prev = previous[s.first][static_cast<std::size_t>(s.second)];
-      const int rank = prev == to ? 0 : prev != from ? 1 : 2;
-      if (free_only && rank == 2) continue;
-      if (rank <= best) {
-        *out = s;
-        best = rank;
-      }
-    }
-    return best < 3;
-  };
-  const auto move_one = [&](std::size_t from, std::size_t to, bool free_only) {
-    Slot s;
-    const bool found = pick(from, to, free_only, &s);
-    RILL_ASSERT(found, "the taker subscribes to one of the giver's (free) partitions' topics");
-    held[from].erase(s);
-    --count[from];
-    give(to, s.first, s.second);
-  };
-  // Calls visit(taker) for each member subscribed to a topic of one of m's (free) partitions,
-  // topic by topic, in id order within a topic (a member may come up more than once).
-  const auto for_each_taker = [&](std::size_t m, bool free_only, const auto& visit) {
-    for (auto it = held[m].begin(); it != held[m].end();) {
-      const std::size_t t = it->first;
-      const auto next = held[m].lower_bound(Slot{t + 1, std::numeric_limits<std::int32_t>::min()});
-      bool any = !free_only;
-      for (auto j = it; !any && j != next; ++j) any = is_free(m, *j);
-      if (any) {
-        for (const std::size_t taker : g.subscribers[t]) {
-          if (taker != m) visit(taker);
-        }
-      }
-      it = next;
-    }
-  };
-  // How many partitions a member could hold: those of all topics it subscribes to.
-  std::vector<std::size_t> reach(num_members, 0);
-  for (std::size_t m = 0; m < num_members; ++m) {
-    for (const std::size_t t : g.topics_of[m]) {
-      reach[m] += static_cast<std::size_t>(g.partition_counts[t]);
-    }
-  }
-  // Moves one partition's worth of load from `from` along a chain of free partitions:
-  //  - downhill: to the least-loaded member reachable with at most count[from] - 2 (ties: the
-  //    shortest chain); the sum of squared counts falls;
-  //  - sideways (only when `from` has a taker with 2 fewer, and no downhill chain exists): to a
-  //    member with count[from] - 1 and a smaller reach. Counts keep their sum of squares, load
-  //    moves towards members with fewer options, and `from`'s taker no longer needs one of its
-  //    owned partitions. Sum of count * reach falls, so these steps cannot cycle.
-  std::vector<std::size_t> parent(num_members);
-  std::vector<std::size_t> queue;
-  const auto shift_free = [&](std::size_t from, bool sideways) {
-    if (sideways) {
-      bool has_taker = false;
-      for_each_taker(from, false, [&](std::size_t m) { has_taker |= count[m] + 2 <= count[from]; });
-      if (!has_taker) return false;
-    }
-    std::fill(parent.begin(), parent.end(), kNone);
-    parent[from] = from;
-    queue.assign(1, from);
-    std::size_t to = kNone;
-    for (std::size_t head = 0; head < queue.size(); ++head) {
-      for_each_taker(queue[head], true, [&](std::size_t m) {
-        if (parent[m] != kNone) return;
-        parent[m] = queue[head];
-        queue.push_back(m);
-        if (sideways ? count[m] + 1 == count[from] && reach[m] < reach[from] &&
-                           (to == kNone || reach[m] < reach[to])
-                     : count[m] + 2 <= count[from] && (to == kNone || count[m] < count[to])) {
-          to = m;
-        }
-      });
-    }
-    if (to == kNone) return false;
-    std::vector<std::size_t> chain{to};  // to, ..., from
-    while (chain.back() != from) chain.push_back(parent[chain.back()]);
-    for (std::size_t i = chain.size() - 1; i > 0; --i) move_one(chain[i], chain[i - 1], true);
-    return true;
-  };
-  // Moves one partition, owned or not, from `from` to its least-loaded possible taker.
-  const auto shift_any = [&](std::size_t from) {
-    std::size_t to = kNone;
-    for_each_taker(from, false, [&](std::size_t m) {
-      if (count[m] + 2 > count[from]) return;
-      if (to == kNone || count[m] < count[to] || (count[m] == count[to] && m < to)) to = m;
-    });
-    if (to == kNone) return false;
-    move_one(from, to, false);
-    return true;
-  };
-
-  std::vector<std::size_t> by_load(num_members);
-  for (std::size_t m = 0; m < num_members; ++m) by_load[m] = m;
-  for (bool moved = true; moved;) {
-    std::sort(by_load.begin(), by_load.end(), [&](std::size_t a, std::size_t b) {
-      return count[a] != count[b] ? count[a] > count[b] : a < b;
-    });
-    const std::size_t least_count = num_members == 0 ? 0 : count[by_load.back()];
-    moved = false;
-    for (const int pass : {0, 1, 2}) {  // downhill free, sideways free, then owned
-      for (const std::size_t from : by_load) {
-        if (count[from] < least_count + 2) break;  // nobody has 2 fewer than this member
-        moved = pass == 2 ? shift_any(from) : shift_free(from, pass == 1);
-        if (moved) break;
-      }
-      if (moved) break;
-    }
-  }
-
-  Assignment out = detail::empty_assignment(g);
-  for (std::size_t m = 0; m < num_members; ++m) {
-    auto& list = out[g.members[m]->member_id];
-    list.reserve(held[m].size());
-    for (const auto& [t, p] : held[m]) list.push_back(TopicPartition{*g.topic_names[t], p});
-  }
-  return out;  // held[] iterates in (topic index, partition) order = (name, partition): sorted
+  return detail::StickyAssignor(g, topic_index).run();
 }
 
 // The assignment `strategy` computes. For kCooperativeSticky this is the target (assign_sticky);

@@ -55,6 +55,7 @@ class SparseIndex {
     }
     const FileHeader h = make_file_header(kKind, base_offset, created_ms);
     std::memcpy(idx.map_.data(), &h, sizeof h);
+    (void)idx.map_.populate(0, bytes);  // small; spares the appender faults on index pages
     return idx;
   }
 

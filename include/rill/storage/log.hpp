@@ -80,8 +80,9 @@ struct LogConfig {
   // Kafka: retention.ms.
   std::int64_t retention_ms = -1;
   Durability durability{};
-  // Check every frame's CRC on read, not only at recovery (catches damage to sealed
-  // segments at the price of one CRC pass over what is read).
+  // Check frames' CRCs on read: those of sealed segments that recovery did not check whole,
+  // once each (frames this process wrote, and the active segment's, which recovery checks
+  // whole, need none). Catches damage to old segments; off, reads trust them.
   bool verify_checksums = true;
   // Check every frame of every segment on open, not only the active segment and the tails.
   bool verify_all_on_open = false;
@@ -372,8 +373,11 @@ class Log final : private BackgroundTask {
       ++at;
     }
     std::size_t bytes = 0;
+    const std::uint64_t verified = seg->verified_to();
+    const std::uint64_t first_pos = pos;
     while (at < limit && out.records_.size() < max_records) {
-      const FrameCheck c = check_frame(base + pos, seg_end_pos - pos, at, config_.verify_checksums);
+      const FrameCheck c = check_frame(base + pos, seg_end_pos - pos, at,
+                                       config_.verify_checksums && pos >= verified);
       if (c.status != FrameStatus::kOk) {
         if (!out.records_.empty()) break;
         return corrupt_at(*seg, pos, c.reason);
@@ -385,6 +389,7 @@ class Log final : private BackgroundTask {
       pos += n;
       ++at;
     }
+    if (config_.verify_checksums && pos > verified) seg->mark_verified(first_pos, pos);
     out.next_offset_ = static_cast<std::int64_t>(at);
     out.next_position_ = pos;
     return {};
@@ -884,6 +889,7 @@ inline Result<bool> Log::recover_sealed(Segment& seg, std::uint64_t expected_end
   const std::uint64_t file_end = seg.capacity_bytes();
   ScanResult r;
   bool rebuilt = false;
+  bool whole = false;  // every frame's CRC checked
   if (!config_.verify_all_on_open) {
     auto attached = seg.attach_indexes(file_end, expected_end);
     if (!attached) return fail(std::move(attached).error());
@@ -893,9 +899,11 @@ inline Result<bool> Log::recover_sealed(Segment& seg, std::uint64_t expected_end
         rebuilt ? kFileHeaderSize : seg.position_hint(expected_end > 0 ? expected_end - 1 : 0, &at);
     r = seg.scan(pos, at, true, file_end);
     r.max_timestamp_ms = std::max(r.max_timestamp_ms, seg.indexed_max_timestamp_ms());
+    whole = pos == kFileHeaderSize;
   }
   if (config_.verify_all_on_open || r.damage != nullptr || r.end_offset != expected_end) {
     r = seg.scan(kFileHeaderSize, seg.base_offset(), true, file_end);
+    whole = true;
     if (r.damage != nullptr || r.end_offset != expected_end) {
       note(seg.log_path() + ": sealed segment ends at offset " + std::to_string(r.end_offset) +
            " instead of " + std::to_string(expected_end) +
@@ -915,7 +923,7 @@ inline Result<bool> Log::recover_sealed(Segment& seg, std::uint64_t expected_end
     rebuilt = *again;
   }
   if (rebuilt) ++recovery_.indexes_rebuilt;
-  seg.restore(r);
+  seg.restore(r, whole);
   seg.seal();
   return true;
 }
@@ -954,7 +962,7 @@ inline Result<std::shared_ptr<Segment>> Log::recover_active(std::uint64_t base) 
     seg.zero(r.end_position, garbage_end);
   }
   RILL_TRY(seg.rebuild_indexes(r.end_position));
-  seg.restore(r);
+  seg.restore(r, true);  // scanned whole, with CRCs
   return std::move(*opened);
 }
 

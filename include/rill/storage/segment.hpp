@@ -51,6 +51,9 @@ struct ScanResult {
 
 class Segment {
  public:
+  // Bytes of a new segment faulted in when it is created (the background thread does the rest).
+  static constexpr std::size_t kInitialPopulateBytes = 256u << 10;
+
   Segment(const Segment&) = delete;
   Segment& operator=(const Segment&) = delete;
 
@@ -184,7 +187,9 @@ class Segment {
   }
 
   // Sets the published state after recovery (single-threaded, before the log is shared).
-  void restore(const ScanResult& r) noexcept {
+  // `verified`: the scan checked every frame's CRC from the segment's start.
+  void restore(const ScanResult& r, bool verified) noexcept {
+    verified_to_.store(verified ? r.end_position : kFileHeaderSize, std::memory_order_relaxed);
     end_position_.store(r.end_position, std::memory_order_relaxed);
     end_offset_.store(r.end_offset, std::memory_order_relaxed);
     max_timestamp_ms_.store(r.max_timestamp_ms, std::memory_order_relaxed);
@@ -224,6 +229,9 @@ class Segment {
   // end_position() / end_offset(). The position goes first so that a reader who sees the new
   // end offset also sees at least the bytes that hold it.
   void publish(std::uint64_t end_offset) noexcept {
+    // relaxed: a hint for readers' CRC checks, ordered for them by the release just below.
+    // Frames this process wrote need no check against its own memory.
+    verified_to_.store(write_position_, std::memory_order_relaxed);
     end_position_.store(write_position_, std::memory_order_release);
     end_offset_.store(end_offset, std::memory_order_release);
   }
@@ -265,6 +273,20 @@ class Segment {
     return max_timestamp_ms_.load(std::memory_order_acquire);
   }
   const std::byte* data() const noexcept { return map_.data(); }
+
+  // Frames in [64, verified_to()) are known whole: written by this process, or CRC-checked by
+  // recovery or by an earlier read. Readers check CRCs only past it.
+  std::uint64_t verified_to() const noexcept {
+    // relaxed: read after end_position()'s acquire, which orders it.
+    return verified_to_.load(std::memory_order_relaxed);
+  }
+  // A reader CRC-checked [from, to) and from <= verified_to(): the known-good prefix grows.
+  void mark_verified(std::uint64_t from, std::uint64_t to) const noexcept {
+    std::uint64_t cur = verified_to_.load(std::memory_order_relaxed);
+    while (from <= cur && cur < to &&
+           !verified_to_.compare_exchange_weak(cur, to, std::memory_order_relaxed)) {
+    }
+  }
   std::size_t size_bytes() const noexcept { return end_position(); }
 
   // The position to start scanning from for `offset` (from the sparse offset index).
@@ -408,6 +430,9 @@ class Segment {
     file_size_ = layout_.capacity_bytes;
     RILL_TRY(create_indexes(now_ms));
     std::memcpy(map_.data(), &h, sizeof h);
+    // Fault in the first pages now, while the new segment is not yet visible, so the first
+    // appends do not race the background prefaulter page by page; best effort.
+    (void)map_.populate(0, std::min<std::size_t>(layout_.capacity_bytes, kInitialPopulateBytes));
     write_position_ = kFileHeaderSize;
     end_position_.store(kFileHeaderSize, std::memory_order_relaxed);
     return {};
@@ -448,6 +473,7 @@ class Segment {
   std::atomic<std::uint64_t> end_offset_{0};
   std::atomic<std::int64_t> max_timestamp_ms_{-1};
   std::atomic<bool> sealed_{false};
+  mutable std::atomic<std::uint64_t> verified_to_{kFileHeaderSize};
   alignas(64) std::atomic<std::uint64_t> prefaulted_to_{0};
 };
 
