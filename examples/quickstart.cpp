@@ -1,80 +1,89 @@
-// rill quickstart: append records to a partition log, close it, reopen it and read them back.
+// rill quickstart: produce to a topic, consume it with a consumer group, commit, then reopen
+// everything and resume where the group left off.
 //
 //   quickstart <data-dir>
 //
-// Run it twice on the same directory: the second run finds the first run's records, checks
-// them, and continues the offsets where they ended.
+// Run it again on the same directory: the group picks up exactly the records the new run
+// produced, because its committed offsets survived the restart.
+#include <chrono>
 #include <cstdio>
 #include <string>
 
 #include <rill/rill.hpp>
 
-namespace storage = rill::storage;
+using namespace std::chrono_literals;
+using Orders = rill::Topic<std::string, std::string>;
 
-int main(int argc, char** argv) {
-  const std::string dir = std::string(argc > 1 ? argv[1] : "rill-data") + "/events-0";
+static int die(const char* what, const rill::Error& e) {
+  std::fprintf(stderr, "%s: %s\n", what, e.to_string().c_str());
+  return 1;
+}
 
-  std::int64_t first_new = 0;
-  {
-    auto log = storage::Log::open(dir);  // creates the directory and first segment if needed
-    if (!log) {
-      std::fprintf(stderr, "open %s: %s\n", dir.c_str(), log.error().to_string().c_str());
-      return 1;
-    }
-    first_new = (*log)->end_offset();
-    std::printf("opened %s: %lld records from earlier runs\n", dir.c_str(),
-                static_cast<long long>(first_new));
-    for (int i = 0; i < 5; ++i) {
-      const std::string key = "user-" + std::to_string(i % 2);
-      const std::string value = "event #" + std::to_string(first_new + i);
-      const storage::Header headers[] = {{"source", std::string_view("quickstart")}};
-      auto at = (*log)->append({.key = key, .value = value, .headers = headers});
-      if (!at) {
-        std::fprintf(stderr, "append: %s\n", at.error().to_string().c_str());
+// Consumes with the "billing" group until `want` records came in (or 5 s pass); commits.
+static int consume(rill::Broker& broker, int want, const std::string& expect_prefix) {
+  rill::Consumer<std::string, std::string> consumer(
+      broker, {.group_id = "billing",
+               .auto_offset_reset = rill::OffsetReset::kEarliest,
+               .enable_auto_commit = false});
+  if (auto s = consumer.subscribe({"orders"}); !s) return die("subscribe", s.error());
+  int got = 0;
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (got < want && std::chrono::steady_clock::now() < deadline) {
+    auto records = consumer.poll(100ms);  // blocks until records arrive
+    if (!records) return die("poll", records.error());
+    for (const auto& r : *records) {
+      std::printf("  consumed %s-%d@%lld  key=%s value=\"%s\"\n", std::string(r.topic).c_str(),
+                  r.partition, static_cast<long long>(r.offset), r.key->c_str(), r.value.c_str());
+      if (r.value.rfind(expect_prefix, 0) != 0) {
+        std::fprintf(stderr, "unexpected record: the group should resume after its commit\n");
         return 1;
       }
-      std::printf("  appended offset %lld  key=%s value=\"%s\"\n",
-                  static_cast<long long>(at->offset), key.c_str(), value.c_str());
+      ++got;
     }
-    if (auto flushed = (*log)->flush(); !flushed) {  // survive power loss too, not just a crash
-      std::fprintf(stderr, "flush: %s\n", flushed.error().to_string().c_str());
-      return 1;
-    }
-  }  // the log closes here, as if the process had exited
-
-  auto log = storage::Log::open(dir);
-  if (!log) {
-    std::fprintf(stderr, "reopen: %s\n", log.error().to_string().c_str());
+    if (auto c = consumer.commit(); !c) return die("commit", c.error());
+  }
+  if (got != want) {
+    std::fprintf(stderr, "consumed %d records, expected %d\n", got, want);
     return 1;
   }
-  std::printf("reopened: offsets [%lld, %lld), recovery %s\n",
-              static_cast<long long>((*log)->start_offset()),
-              static_cast<long long>((*log)->end_offset()),
-              (*log)->recovery().clean() ? "clean" : (*log)->recovery().detail.c_str());
-  std::int64_t offset = (*log)->start_offset();
-  while (offset < (*log)->end_offset()) {
-    auto batch = (*log)->read(offset, 100);  // zero-copy views into the mapped segment
-    if (!batch) {
-      std::fprintf(stderr, "read: %s\n", batch.error().to_string().c_str());
-      return 1;
+  return 0;  // the consumer leaves the group as it goes out of scope
+}
+
+int main(int argc, char** argv) {
+  const std::string dir = argc > 1 ? argv[1] : "rill-data";
+  int run = 0;
+  {
+    auto broker = rill::Broker::open(dir);  // creates the directory if needed
+    if (!broker) return die("open", broker.error());
+    auto orders = Orders::create_if_absent(**broker, "orders", {.partitions = 3});
+    if (!orders) return die("topic", orders.error());
+    for (std::int32_t p = 0; p < orders->partitions(); ++p)
+      run += static_cast<int>(orders->log(p)->end_offset());
+    run /= 6;  // each run produces 6 orders
+    std::printf("run %d on %s\n", run, dir.c_str());
+
+    rill::Producer<std::string, std::string> producer(**broker);
+    const std::string prefix = "run " + std::to_string(run) + " ";
+    for (int i = 0; i < 6; ++i) {
+      const std::string customer = "customer-" + std::to_string(i % 4);
+      auto md = producer.send(*orders, customer, prefix + "order " + std::to_string(i));
+      if (!md) return die("send", md.error());
+      std::printf("  produced %s-%d@%lld  key=%s\n", std::string(md->topic).c_str(), md->partition,
+                  static_cast<long long>(md->offset), customer.c_str());
     }
-    for (const auto& record : *batch) {
-      const std::string expected = "event #" + std::to_string(record.offset());
-      if (record.value() != std::optional<std::string_view>(expected)) {
-        std::fprintf(stderr, "offset %lld holds the wrong value\n",
-                     static_cast<long long>(record.offset()));
-        return 1;
-      }
-      if (record.offset() >= first_new) {
-        std::printf("  read offset %lld  key=%.*s value=\"%.*s\"\n",
-                    static_cast<long long>(record.offset()), static_cast<int>(record.key()->size()),
-                    record.key()->data(), static_cast<int>(record.value()->size()),
-                    record.value()->data());
-      }
-    }
-    offset = batch->next_offset();
-  }
-  std::printf("all %lld records intact; run again to append more\n",
-              static_cast<long long>(offset));
+    if (int rc = consume(**broker, 6, prefix); rc != 0) return rc;
+  }  // everything closes here, as if the process had exited
+
+  auto broker = rill::Broker::open(dir);
+  if (!broker) return die("reopen", broker.error());
+  rill::ConsumerGroup billing(**broker, "billing");
+  auto lag = billing.lag();
+  if (!lag) return die("lag", lag.error());
+  std::int64_t total = 0;
+  for (const auto& p : *lag) total += p.lag;
+  std::printf("reopened: group \"billing\" has lag %lld (committed offsets survived)\n",
+              static_cast<long long>(total));
+  if (total != 0) return 1;
+  std::printf("run it again: the group resumes after run %d's records\n", run);
   return 0;
 }

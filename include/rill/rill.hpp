@@ -12,15 +12,25 @@
 //   rill/detail/                      no public meaning: mmap, CRC-32C, futex
 #pragma once
 
+#include "rill/broker.hpp"
 #include "rill/clock.hpp"
 #include "rill/consumer.hpp"
 #include "rill/consumer_group.hpp"
 #include "rill/detail/crc32c.hpp"
+#include "rill/group/assignor.hpp"
+#include "rill/group/coordinator.hpp"
+#include "rill/group/offset_store.hpp"
+#include "rill/partitioner.hpp"
+#include "rill/producer.hpp"
 #include "rill/result.hpp"
+#include "rill/serde.hpp"
+#include "rill/storage/background.hpp"
 #include "rill/storage/log.hpp"
 #include "rill/storage/log_format.hpp"
+#include "rill/storage/notifier.hpp"
 #include "rill/storage/record.hpp"
 #include "rill/storage/segment.hpp"
+#include "rill/topic.hpp"
 
 // The library's version, as in CMake's project().
 #define RILL_VERSION_MAJOR 0
