@@ -590,7 +590,10 @@ class StickyAssignor {
 //    would use the newest generation, which rill's subscriptions do not carry). With identical
 //    subscriptions, the number of owned partitions that move is the minimum any balanced
 //    assignment needs: a member joining 3 members with 4 partitions each takes 3, one from each;
-//    a member leaving moves only its own partitions.
+//    a member leaving moves only its own partitions. With different subscriptions, owned
+//    partitions move only when no reshuffle of unowned ones restores balance, found by a
+//    heuristic search (Kafka's generalAssign is a heuristic too): best effort, not a proven
+//    minimum.
 // 3. Deterministic: independent of input order; and assign_sticky of its own output (as owned)
 //    returns that output unchanged.
 //
@@ -601,12 +604,13 @@ class StickyAssignor {
 // to its least-loaded subscriber; then, while some member holds at least 2 more than a member
 // that could take one of its partitions, shift load off the most loaded such member, along
 // chains of partitions that their holders did not own before if possible (no stickiness lost),
-// else by moving an owned one. Kafka's generalAssign is likewise a heuristic.
+// else by moving an owned one.
 // Cost: identical subscriptions O(M log M + S log S + O log O + P log P) for M members, S
 // subscription entries, O owned entries, P partitions. Different: the same to fill, then per
-// balancing step O(M T log M) to find the member to relieve (T topics) plus a search over the
-// members and topics reachable by free partitions, O(P log S + S) at worst; steps are about as
-// many as the partitions that change owner.
+// balancing step O(M T + L (M log M + S + P)), T topics, L distinct counts among the members to
+// relieve (searches for chains); steps are about as many as the partitions that change owner.
+// For scale: 1000 members, 10 topics of 1000 partitions, 10% of members replaced: a few ms
+// with identical subscriptions, well under a second with random different ones (-O2).
 inline Assignment assign_sticky(const std::map<std::string, std::int32_t>& partitions_per_topic,
                                 const std::vector<MemberSubscription>& members) {
   std::map<std::string_view, std::size_t> topic_index;
