@@ -231,7 +231,8 @@ class Producer {
       p = config_.partitioner(topic.name(), r.key, partitions);
       who = "the partitioner";
     } else {
-      p = default_.partition(topic.name(), r.key, storage::frame_size(r), partitions);
+      // Record bytes only steer keyless sticky routing; a keyed record skips computing them.
+      p = default_.partition(topic.name(), r.key, r.key ? 0 : storage::frame_size(r), partitions);
       who = "the default partitioner";
     }
     if (p < 0 || p >= partitions) {
