@@ -24,19 +24,19 @@
 // with its clock (timestamp kNoTimestamp). Reads are of warm data: page cache and page tables
 // populated (the bare file was just written through its mapping; the rill log was just
 // reopened, and recovery scanned every frame).
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -86,8 +86,7 @@ void unwrap(rill::Result<void>&& r, const char* what) {
 }
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             SteadyClock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch())
       .count();
 }
 
@@ -199,7 +198,8 @@ std::string first_line_matching(const char* path, const char* prefix) {
   while (std::getline(in, line)) {
     if (line.rfind(prefix, 0) == 0) {
       const auto colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(line.find_first_not_of(" \t", colon + 1));
+      return colon == std::string::npos ? line
+                                        : line.substr(line.find_first_not_of(" \t", colon + 1));
     }
   }
   return "unknown";
@@ -216,11 +216,16 @@ std::string filesystem_of(const std::string& path) {
   struct statfs st;
   if (::statfs(path.c_str(), &st) != 0) return "unknown";
   switch (static_cast<unsigned long>(st.f_type)) {
-    case 0xEF53: return "ext4";
-    case 0x01021994: return "tmpfs";
-    case 0x58465342: return "xfs";
-    case 0x9123683E: return "btrfs";
-    case 0x794C7630: return "overlayfs";
+    case 0xEF53:
+      return "ext4";
+    case 0x01021994:
+      return "tmpfs";
+    case 0x58465342:
+      return "xfs";
+    case 0x9123683E:
+      return "btrfs";
+    case 0x794C7630:
+      return "overlayfs";
     default: {
       char buf[32];
       std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(st.f_type));
@@ -290,8 +295,8 @@ double bare_append(std::byte* base, std::uint64_t n, std::size_t value_bytes) {
     BareHeader h{static_cast<std::uint32_t>(value_bytes), 0, i};
     std::memcpy(w + sizeof h, value.data(), value_bytes);
     if constexpr (kChecksum) {
-      h.checksum = rill::detail::crc32c_extend(
-          rill::crc32c(&h.offset, sizeof h.offset), w + sizeof h, value_bytes);
+      h.checksum = rill::detail::crc32c_extend(rill::crc32c(&h.offset, sizeof h.offset),
+                                               w + sizeof h, value_bytes);
     }
     std::memcpy(w, &h, sizeof h);
     w += stride;
@@ -409,14 +414,17 @@ ReadResult rill_read(const Log& log) {
 // pseudo-random pause in [min, max] microseconds so the consumer is asleep again.
 class Pacer {
  public:
-  Pacer(int min_us, int max_us) : min_ns_(min_us * 1000LL), span_ns_((max_us - min_us) * 1000LL + 1) {}
+  Pacer(int min_us, int max_us)
+      : min_ns_(min_us * 1000LL), span_ns_((max_us - min_us) * 1000LL + 1) {}
   void wait(const std::atomic<std::uint64_t>& done, std::uint64_t want) {
     // acquire: the consumer's ack; nothing rides on it but the pacing.
     while (done.load(std::memory_order_acquire) < want) cpu_relax();
     state_ ^= state_ << 13;
     state_ ^= state_ >> 7;
     state_ ^= state_ << 17;
-    const std::int64_t until = now_ns() + min_ns_ + static_cast<std::int64_t>(state_ % static_cast<std::uint64_t>(span_ns_));
+    const std::int64_t until =
+        now_ns() + min_ns_ +
+        static_cast<std::int64_t>(state_ % static_cast<std::uint64_t>(span_ns_));
     while (now_ns() < until) cpu_relax();
   }
 
@@ -427,7 +435,8 @@ class Pacer {
 };
 
 long futex(std::atomic<std::uint32_t>& word, int op, std::uint32_t val) {
-  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, val, nullptr, nullptr, 0);
+  return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), op, val, nullptr, nullptr,
+                   0);
 }
 
 // One producer and one consumer thread; hand-offs alternate between the bare futex (even
@@ -439,9 +448,9 @@ void latency(const std::string& dir, const Options& o, std::uint64_t warmup,
   config.prefault_bytes = o.prefault_bytes;
   auto log = unwrap(Log::open(dir, config), "Log::open");
   const std::uint64_t total = 2 * (o.samples + warmup);
-  alignas(64) std::atomic<std::uint32_t> seq{0};        // the bare futex word
+  alignas(64) std::atomic<std::uint32_t> seq{0};  // the bare futex word
   alignas(64) std::atomic<std::int64_t> bare_send_ns{0};
-  alignas(64) std::atomic<std::uint64_t> done{0};       // hand-offs the consumer has finished
+  alignas(64) std::atomic<std::uint64_t> done{0};  // hand-offs the consumer has finished
   std::atomic<bool> ready{false};
   std::vector<double> lat(total);
   std::thread consumer([&] {
@@ -496,7 +505,8 @@ void latency(const std::string& dir, const Options& o, std::uint64_t warmup,
   log.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
-  for (std::uint64_t i = 2 * warmup; i < total; ++i) (i % 2 == 0 ? bare_out : rill_out).push_back(lat[i]);
+  for (std::uint64_t i = 2 * warmup; i < total; ++i)
+    (i % 2 == 0 ? bare_out : rill_out).push_back(lat[i]);
 }
 
 // --- the table -------------------------------------------------------------------------------
@@ -541,10 +551,10 @@ int main(int argc, char** argv) {
   struct utsname un;
   ::uname(&un);
   std::printf("rill log_bench\n");
-  std::printf("machine : %ld CPUs (nproc), %s, %s %s, clocksource %s\n",
-              ::sysconf(_SC_NPROCESSORS_ONLN),
-              first_line_matching("/proc/cpuinfo", "model name").c_str(), un.sysname, un.release,
-              read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource").c_str());
+  std::printf(
+      "machine : %ld CPUs (nproc), %s, %s %s, clocksource %s\n", ::sysconf(_SC_NPROCESSORS_ONLN),
+      first_line_matching("/proc/cpuinfo", "model name").c_str(), un.sysname, un.release,
+      read_first_line("/sys/devices/system/clocksource/clocksource0/current_clocksource").c_str());
   std::printf("compiler: %s %s, %s\n",
 #if defined(__clang__)
               "clang++",
@@ -558,18 +568,22 @@ int main(int argc, char** argv) {
               "UNOPTIMISED build: these figures mean nothing, build with -O2"
 #endif
   );
-  std::printf("files   : %s (%s); rill LogConfig: segment_bytes 1 GiB (latency: default), "
-              "prefault_bytes %zu, other fields default\n",
-              g_root.c_str(), filesystem_of(g_root).c_str(), o.prefault_bytes);
+  std::printf(
+      "files   : %s (%s); rill LogConfig: segment_bytes 1 GiB (latency: default), "
+      "prefault_bytes %zu, other fields default\n",
+      g_root.c_str(), filesystem_of(g_root).c_str(), o.prefault_bytes);
   std::printf("load    : %s at start (loadavg; other processes on the machine add noise)\n",
               read_first_line("/proc/loadavg").c_str());
-  std::printf("records : N = %" PRIu64 ", value %zu bytes, no key, no headers; rill frame %zu bytes,"
+  std::printf("records : N = %" PRIu64
+              ", value %zu bytes, no key, no headers; rill frame %zu bytes,"
               " bare frame %zu bytes (16-byte header + value, 8-aligned)\n",
               n, vb, rill_frame, bare_stride);
-  std::printf("method  : throughput rows = median of %d rounds (fresh files each round); "
-              "append_batch %zu records/call; read_into 1024 records/call\n",
-              o.rounds, o.batch);
-  std::printf("          latency rows = %" PRIu64 " samples per side; one producer and one "
+  std::printf(
+      "method  : throughput rows = median of %d rounds (fresh files each round); "
+      "append_batch %zu records/call; read_into 1024 records/call\n",
+      o.rounds, o.batch);
+  std::printf("          latency rows = %" PRIu64
+              " samples per side; one producer and one "
               "consumer thread alternate bare and rill hand-offs; each send spin-paced %d-%d us "
               "after the consumer's previous wake\n",
               o.samples, o.pace_min_us, o.pace_max_us);
@@ -651,17 +665,17 @@ int main(int argc, char** argv) {
   std::printf("\n%-3s %-34s %-22s %-22s %6s  %-7s %-5s %s\n", "row", "what", "rill", "bare",
               "ratio", "target", "", "notes");
   std::snprintf(note, sizeof note, "appender faults: %ld (max/round)", faults_single);
-  row("1", "append, 1 record per call", rate(r_app, dvb), rate(b_app, dvb), r_app / b_app,
-      ">=0.50", verdict(r_app / b_app >= 0.50), note);
-  row("1c", "  same, vs bare + CRC-32C", rate(r_app, dvb), rate(b_app_crc, dvb),
-      r_app / b_app_crc, "info", "", "bare also checksums each record");
+  row("1", "append, 1 record per call", rate(r_app, dvb), rate(b_app, dvb), r_app / b_app, ">=0.50",
+      verdict(r_app / b_app >= 0.50), note);
+  row("1c", "  same, vs bare + CRC-32C", rate(r_app, dvb), rate(b_app_crc, dvb), r_app / b_app_crc,
+      "info", "", "bare also checksums each record");
   char what[64];
   std::snprintf(what, sizeof what, "append_batch, %zu per call", o.batch);
   std::snprintf(note, sizeof note, "appender faults: %ld (max/round)", faults_batch);
   row("2", what, rate(r_bat, dvb), rate(b_app, dvb), r_bat / b_app, ">=0.80",
       verdict(r_bat / b_app >= 0.80), note);
-  row("2c", "  same, vs bare + CRC-32C", rate(r_bat, dvb), rate(b_app_crc, dvb),
-      r_bat / b_app_crc, "info", "", "bare also checksums each record");
+  row("2c", "  same, vs bare + CRC-32C", rate(r_bat, dvb), rate(b_app_crc, dvb), r_bat / b_app_crc,
+      "info", "", "bare also checksums each record");
   row("3a", "read_into, verify_checksums=true", rate(r_rdv, dvb), rate(b_rd, dvb), r_rdv / b_rd,
       ">=0.80", verdict(r_rdv / b_rd >= 0.80), "bare checks no checksum");
   row("3c", "  same, vs bare + CRC-32C check", rate(r_rdv, dvb), rate(b_rd_crc, dvb),
@@ -675,7 +689,8 @@ int main(int argc, char** argv) {
   row("4", "append-to-wake latency p50", micros(p50r), micros(p50b), p50r / p50b, "info", "", note);
   row("4", "append-to-wake latency p99", micros(p99r), micros(p99b), p99r / p99b, "<=1.20",
       verdict(p99r / p99b <= 1.20), "");
-  std::snprintf(note, sizeof note, "max: rill %.0f us, bare %.0f us", lat_rill.back(), lat_bare.back());
+  std::snprintf(note, sizeof note, "max: rill %.0f us, bare %.0f us", lat_rill.back(),
+                lat_bare.back());
   row("4", "append-to-wake latency p99.9", micros(p999r), micros(p999b), p999r / p999b, "info", "",
       note);
   std::printf("load    : %s at end\n", read_first_line("/proc/loadavg").c_str());

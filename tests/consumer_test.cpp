@@ -165,8 +165,8 @@ TEST_CASE("a consumer without a group reads its assigned partitions and seeks wi
   CHECK(offsets_of(seen, 0) == range(0, 10));
   CHECK(offsets_of(seen, 1) == range(0, 10));
   CHECK(offsets_of(seen, 2).empty());
-  for (const auto& s : seen) CHECK(s.value == std::to_string(s.partition) + ":" +
-                                                  std::to_string(s.offset));
+  for (const auto& s : seen)
+    CHECK(s.value == std::to_string(s.partition) + ":" + std::to_string(s.offset));
   CHECK(take(consumer.position(p0)) == 10);
   CHECK(take(consumer.position(p1)) == 10);
 
@@ -367,8 +367,8 @@ TEST_CASE("a record that does not decode stops its partition there; the others' 
   REQUIRE(error.has_value());
   CHECK(error->code() == ErrorCode::kCorruption);
   CHECK(error->message().find("raw-1 offset 2") != std::string::npos);
-  const std::vector<std::pair<std::int32_t, std::int64_t>> want{{0, 0}, {0, 1}, {0, 2}, {1, 0},
-                                                                {1, 1}};
+  const std::vector<std::pair<std::int32_t, std::int64_t>> want{
+      {0, 0}, {0, 1}, {0, 2}, {1, 0}, {1, 1}};
   CHECK(std::set(seen.begin(), seen.end()) ==
         std::set<std::pair<std::int32_t, std::int64_t>>(want.begin(), want.end()));
   CHECK(seen.size() == want.size());  // nothing twice
@@ -569,13 +569,13 @@ TEST_CASE("commit_async commits at once and reports at the next poll, on the pol
   std::map<TopicPartition, OffsetAndMetadata> got;
   bool ok = false;
   std::thread::id on;
-  c.commit_async([&](const std::map<TopicPartition, OffsetAndMetadata>& offsets,
-                     const rill::Result<void>& r) {
-    ++calls;
-    got = offsets;
-    ok = r.has_value();
-    on = std::this_thread::get_id();
-  });
+  c.commit_async(
+      [&](const std::map<TopicPartition, OffsetAndMetadata>& offsets, const rill::Result<void>& r) {
+        ++calls;
+        got = offsets;
+        ok = r.has_value();
+        on = std::this_thread::get_id();
+      });
   CHECK(calls == 0);                    // not yet
   CHECK(committed_offset(c, p0) == 4);  // but already committed
   CHECK(committed_offset(c, p1) == 2);
@@ -611,8 +611,9 @@ TEST_CASE("offsets_for_times gives the first offset at or after a timestamp, or 
   std::vector<std::int64_t> ts;
   for (int i = 0; i < 300; ++i) {
     ts.push_back(1000 + 10 * (i < 200 ? i : 200 + (i - 200) / 2));
-    take(producer.send(topic, {.key = "k", .value = std::string(40, 'v'), .timestamp_ms = ts.back(),
-                               .partition = 0}));
+    take(producer.send(
+        topic,
+        {.key = "k", .value = std::string(40, 'v'), .timestamp_ms = ts.back(), .partition = 0}));
   }
   REQUIRE(topic.log(0)->segment_count() > 3);
   const TopicPartition p0{"t", 0}, p1{"t", 1};
@@ -802,12 +803,11 @@ TEST_CASE("records decode with the topic's types, keys, timestamps and headers",
   auto broker = open_backend(in_memory, dir, clock);
   auto topic = take(Topic<std::int32_t, double>::create(*broker, "typed", small_topic(2)));
   Producer<std::int32_t, double> producer(*broker);
-  const std::vector<rill::storage::Header> headers{{"trace", std::string_view("abc")},
-                                                   {"empty", std::string_view()},
-                                                   {"null", std::nullopt}};
+  const std::vector<rill::storage::Header> headers{
+      {"trace", std::string_view("abc")}, {"empty", std::string_view()}, {"null", std::nullopt}};
   take(producer.send(topic, {.key = -7, .value = 2.5, .headers = headers, .partition = 1}));
-  take(producer.send(topic, {.key = std::nullopt, .value = -0.25, .timestamp_ms = 7,
-                             .partition = 1}));
+  take(producer.send(topic,
+                     {.key = std::nullopt, .value = -0.25, .timestamp_ms = 7, .partition = 1}));
 
   Consumer<std::int32_t, double> c(*broker, config("", OffsetReset::kEarliest));
   require_ok(c.assign({{"typed", 1}}));
@@ -842,8 +842,7 @@ TEST_CASE("records decode with the topic's types, keys, timestamps and headers",
   CHECK(wrong.member_id().empty());
 }
 
-TEST_CASE("zero-copy records stay valid while their ConsumerRecords lives",
-          "[consumer][decode]") {
+TEST_CASE("zero-copy records stay valid while their ConsumerRecords lives", "[consumer][decode]") {
   TempDir dir;
   const bool in_memory = GENERATE(false, true);
   CAPTURE(in_memory);
@@ -871,8 +870,8 @@ TEST_CASE("zero-copy records stay valid while their ConsumerRecords lives",
 TEST_CASE("a tombstone decodes to nullopt for optional values", "[consumer][decode]") {
   TempDir dir;
   auto broker = open_backend(true, dir);
-  auto topic = take(Topic<std::string, std::optional<std::string>>::create(*broker, "t",
-                                                                           small_topic(1)));
+  auto topic =
+      take(Topic<std::string, std::optional<std::string>>::create(*broker, "t", small_topic(1)));
   Producer<std::string, std::optional<std::string>> producer(*broker);
   take(producer.send(topic, "a", std::optional<std::string>("x")));
   take(producer.send(topic, "a", std::optional<std::string>()));

@@ -106,8 +106,8 @@ class Ledger {
       int expected = -1;
       if (!holder_[idx(tp)].compare_exchange_strong(expected, who, std::memory_order_acq_rel)) {
         problems_->add("consumer " + std::to_string(who) + " was assigned " +
-                       rill::group::to_string(tp) + " while consumer " +
-                       std::to_string(expected) + " held it");
+                       rill::group::to_string(tp) + " while consumer " + std::to_string(expected) +
+                       " held it");
       }
     }
   }
@@ -134,9 +134,9 @@ class Ledger {
       problems_->add("offset out of range: " + std::to_string(offset));
       return;
     }
-    const auto before = counts_[static_cast<std::size_t>(partition)][static_cast<std::size_t>(
-                                                                        offset)]
-                            .fetch_add(1, std::memory_order_relaxed);
+    const auto before =
+        counts_[static_cast<std::size_t>(partition)][static_cast<std::size_t>(offset)].fetch_add(
+            1, std::memory_order_relaxed);
     if (before != 0) {
       duplicates_.fetch_add(1, std::memory_order_relaxed);
       problems_->add("t-" + std::to_string(partition) + " offset " + std::to_string(offset) +
@@ -320,8 +320,8 @@ TEST_CASE("members joining and leaving while a producer appends process every re
   std::vector<std::thread> threads;
   auto add = [&] {
     const int id = static_cast<int>(workers.size());
-    workers.push_back(std::make_unique<Worker<std::int64_t>>(*broker, id, "g", strategy, ledger,
-                                                             problems));
+    workers.push_back(
+        std::make_unique<Worker<std::int64_t>>(*broker, id, "g", strategy, ledger, problems));
     Worker<std::int64_t>* w = workers.back().get();
     threads.emplace_back([w, check] { w->run(check); });
   };
@@ -423,9 +423,8 @@ TEST_CASE("stress: producers, two groups, churning members and wakeups stay exac
         *broker, i, "coop", AssignmentStrategy::kCooperativeSticky, coop, problems, 100));
   }
   for (int i = 0; i < 2; ++i) {
-    steady.push_back(std::make_unique<Worker<std::string>>(*broker, 10 + i, "range",
-                                                           AssignmentStrategy::kRange, range,
-                                                           problems, 100));
+    steady.push_back(std::make_unique<Worker<std::string>>(
+        *broker, 10 + i, "range", AssignmentStrategy::kRange, range, problems, 100));
   }
   std::vector<std::thread> threads;
   for (auto& w : steady) {

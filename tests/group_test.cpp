@@ -162,7 +162,8 @@ struct Member {
 // poll returns.
 class Group {
  public:
-  Group(Broker& broker, std::string id) : broker_(&broker), id_(std::move(id)), admin_(broker, id_) {}
+  Group(Broker& broker, std::string id)
+      : broker_(&broker), id_(std::move(id)), admin_(broker, id_) {}
 
   Member& join(const std::vector<std::string>& topics,
                AssignmentStrategy strategy = AssignmentStrategy::kRange,
@@ -433,7 +434,8 @@ TEST_CASE("cooperative-sticky revokes only the partitions that move",
   CHECK(a.owned().size() == 3);
   CHECK(b.owned().size() == 3);
   const Partitions a_after = a.owned();
-  for (const auto& tp : a_before) CHECK(std::find(a_after.begin(), a_after.end(), tp) != a_after.end());
+  for (const auto& tp : a_before)
+    CHECK(std::find(a_after.begin(), a_after.end(), tp) != a_after.end());
   g.check_exactly_once(topic);
 }
 
@@ -606,8 +608,8 @@ TEST_CASE("a member that stops polling loses its partitions once its timeout pas
   REQUIRE(a_had.size() == 2);
   // a has read all of its partitions but committed only part of each.
   for (const auto& [tp, offsets] : a.seen) CHECK(offsets.size() == 10);
-  require_ok(a.consumer.commit({{a_had[0], OffsetAndMetadata{4, {}, 0}},
-                                {a_had[1], OffsetAndMetadata{6, {}, 0}}}));
+  require_ok(a.consumer.commit(
+      {{a_had[0], OffsetAndMetadata{4, {}, 0}}, {a_had[1], OffsetAndMetadata{6, {}, 0}}}));
   require_ok(b.consumer.commit());
   const auto gen = g.describe().generation;
 
@@ -830,7 +832,8 @@ TEST_CASE("after a restart each group resumes from its committed offsets", "[gro
   CHECK(offsets(m2, 2) == from(0));
 }
 
-TEST_CASE("committed offsets survive a SIGKILL of the committing process", "[group][restart][crash]") {
+TEST_CASE("committed offsets survive a SIGKILL of the committing process",
+          "[group][restart][crash]") {
   // The child commits and kills itself without closing anything; what commit() acknowledged
   // is in the mapped offsets log, which the kernel keeps. The parent forks with no broker open.
   TempDir dir;
@@ -1004,8 +1007,8 @@ TEST_CASE("reset_offsets moves an inactive group's offsets; refused while it has
   StringProducer producer(*broker);
   // p0: 100 records at 1000, 1001, ...; p1: 3 records at 1000..1002.
   for (int i = 0; i < 100; ++i) {
-    take(producer.send(topic, {.value = std::string(40, 'x'), .timestamp_ms = 1000 + i,
-                               .partition = 0}));
+    take(producer.send(topic,
+                       {.value = std::string(40, 'x'), .timestamp_ms = 1000 + i, .partition = 0}));
   }
   for (int i = 0; i < 3; ++i) {
     take(producer.send(topic, {.value = "y", .timestamp_ms = 1000 + i, .partition = 1}));
