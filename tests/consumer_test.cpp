@@ -968,3 +968,32 @@ TEST_CASE("a closed consumer refuses polls; subscribing twice changes the subscr
   require_ok(c.close());
   require_error(c.poll(std::chrono::milliseconds(0)), ErrorCode::kClosed);
 }
+
+TEST_CASE("a consumer outside a group cannot commit while the group has members",
+          "[consumer][commit][assign]") {
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  CAPTURE(in_memory);
+  auto broker = open_backend(in_memory, dir);
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(1)));
+  StringProducer producer(*broker);
+  fill(producer, topic, 0, 5);
+  const TopicPartition p0{"t", 0};
+  ConsumerConfig cfg = config("g");
+  cfg.enable_auto_commit = false;
+
+  StringConsumer outsider(*broker, cfg);
+  require_ok(outsider.assign({p0}));
+  require_ok(outsider.commit({{p0, OffsetAndMetadata{2, {}, 0}}}));  // an empty group: allowed
+
+  StringConsumer member(*broker, cfg);
+  require_ok(member.subscribe({"t"}));
+  CHECK(drain(member).size() == 3);  // resumes at the outsider's commit
+  require_ok(member.commit());
+  // Now the group is consuming: a stray commit would rewind it, and is refused.
+  require_error(outsider.commit({{p0, OffsetAndMetadata{0, {}, 0}}}), ErrorCode::kFenced);
+  CHECK(committed_offset(member, p0) == 5);
+  require_ok(member.close());
+  require_ok(outsider.commit({{p0, OffsetAndMetadata{1, {}, 0}}}));  // empty again: allowed
+  CHECK(committed_offset(outsider, p0) == 1);
+}

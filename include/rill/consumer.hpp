@@ -198,7 +198,8 @@ class Consumer {
   }
 
   // Commits the positions of all assigned partitions. Errors: kInvalidArgument without a group
-  // id; kFenced when this member was removed from its group or no longer owns a partition.
+  // id; kFenced when this member was removed from its group or no longer owns a partition, or,
+  // for a consumer using assign(), when the group has active members.
   Result<void> commit() { return commit(current_positions()); }
 
   // Commits exactly these offsets (each the offset of the next record to read).
@@ -210,9 +211,9 @@ class Consumer {
     const std::int64_t now = broker_->clock().now_ms();
     for (auto& [tp, om] : stamped) om.commit_timestamp_ms = now;
     if (!member_id_.empty()) return coordinator_->commit(member_id_, stamped);
-    auto store = broker_->offset_store();
-    if (!store) return fail(std::move(store).error());
-    return (*store)->commit(config_.group_id, stamped);
+    auto coord = broker_->group_coordinator(config_.group_id);
+    if (!coord) return fail(std::move(coord).error());
+    return (*coord)->commit_unmanaged(stamped);
   }
 
   // Commits now and reports through `callback` on the consumer's thread during a later

@@ -211,6 +211,21 @@ class GroupCoordinator {
     return store_->commit(group_id_, offsets);
   }
 
+  // Commits for a consumer outside the group's membership (assign() with the group's id). As
+  // in Kafka, only while the group has no members: kFenced otherwise, so a stray standalone
+  // consumer cannot overwrite the offsets of a group that is consuming.
+  Result<void> commit_unmanaged(const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
+    std::lock_guard lock(mu_);
+    expire_locked();
+    if (!members_.empty()) {
+      return fail(ErrorCode::kFenced, "group '" + group_id_ + "' has " +
+                                          std::to_string(members_.size()) +
+                                          " active member(s); a consumer outside the group "
+                                          "cannot commit its offsets");
+    }
+    return store_->commit(group_id_, offsets);
+  }
+
   bool has_members() {
     std::lock_guard lock(mu_);
     expire_locked();
