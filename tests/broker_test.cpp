@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "result_checks.hpp"
 #include "rill/broker.hpp"
 #include "rill/producer.hpp"
 #include "rill/topic.hpp"
@@ -39,24 +40,9 @@ using StringTopic = rill::Topic<std::string, std::string>;
 using StringProducer = rill::Producer<std::string, std::string>;
 
 // Unwraps a Result, failing the test with its error message.
-template <typename T>
-T take(rill::Result<T> r) {
-  INFO((r ? std::string() : r.error().to_string()));
-  REQUIRE(r.has_value());
-  return std::move(*r);
-}
-
-void require_ok(const rill::Result<void>& r) {
-  INFO((r ? std::string() : r.error().to_string()));
-  REQUIRE(r.has_value());
-}
-
-template <typename T>
-void require_error(const rill::Result<T>& r, ErrorCode code) {
-  REQUIRE(!r.has_value());
-  INFO(r.error().to_string());
-  CHECK(r.error().code() == code);
-}
+using rill_test::require_error;
+using rill_test::require_ok;
+using rill_test::take;
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;

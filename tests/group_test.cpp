@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "result_checks.hpp"
 #include "rill/broker.hpp"
 #include "rill/consumer.hpp"
 #include "rill/consumer_group.hpp"
@@ -53,24 +54,9 @@ using StringProducer = Producer<std::string, std::string>;
 using StringConsumer = Consumer<std::string, std::string>;
 using Partitions = std::vector<TopicPartition>;
 
-template <typename T>
-T take(rill::Result<T> r) {
-  INFO((r ? std::string() : r.error().to_string()));
-  REQUIRE(r.has_value());
-  return std::move(*r);
-}
-
-void require_ok(const rill::Result<void>& r) {
-  INFO((r ? std::string() : r.error().to_string()));
-  REQUIRE(r.has_value());
-}
-
-template <typename T>
-void require_error(const rill::Result<T>& r, ErrorCode code) {
-  REQUIRE(!r.has_value());
-  INFO(r.error().to_string());
-  CHECK(r.error().code() == code);
-}
+using rill_test::require_error;
+using rill_test::require_ok;
+using rill_test::take;
 
 TopicConfig small_topic(std::int32_t partitions) {
   TopicConfig c;
