@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "expected_record.hpp"
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
@@ -52,22 +53,13 @@ LogConfig small_config() {
   return c;
 }
 
-std::uint64_t mix(std::uint64_t x) {  // splitmix64
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
+using rill_test::as_record;
+using rill_test::Expected;
+using rill_test::matches;
+using rill_test::mix;
 
 // The record at `offset`: a pure function of (salt, offset). Timestamps mostly grow, with
 // small steps back, so offset_for_time has something to get wrong.
-struct Expected {
-  std::optional<std::string> key;
-  std::optional<std::string> value;
-  std::vector<std::pair<std::string, std::optional<std::string>>> headers;
-  std::int64_t timestamp_ms = 0;
-};
-
 Expected expected_record(std::uint64_t salt, std::uint64_t offset) {
   const std::uint64_t h = mix(salt ^ mix(offset));
   Expected e;
@@ -90,33 +82,6 @@ Expected expected_record(std::uint64_t salt, std::uint64_t offset) {
   e.timestamp_ms = kBaseTimestampMs + 10 * static_cast<std::int64_t>(offset) +
                    static_cast<std::int64_t>((h >> 56) % 25) - 12;
   return e;
-}
-
-Record as_record(const Expected& e, std::vector<Header>& hdrs) {
-  hdrs.clear();
-  for (const auto& [name, value] : e.headers) {
-    Header hd{name, std::nullopt};
-    if (value) hd.value = *value;
-    hdrs.push_back(hd);
-  }
-  Record r;
-  if (e.key) r.key = *e.key;
-  if (e.value) r.value = *e.value;
-  r.headers = hdrs;
-  r.timestamp_ms = e.timestamp_ms;
-  return r;
-}
-
-bool matches(const RecordView& r, const Expected& e) {
-  if (r.timestamp_ms() != e.timestamp_ms) return false;
-  if (r.key() != e.key || r.value() != e.value) return false;
-  std::size_t i = 0;
-  for (const Header& hd : r.headers()) {
-    if (i >= e.headers.size()) return false;
-    if (hd.name != e.headers[i].first || hd.value != e.headers[i].second) return false;
-    ++i;
-  }
-  return i == e.headers.size();
 }
 
 // Compares offsets [from, end) of `log` with the model; the first problem, or "".
