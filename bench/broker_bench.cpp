@@ -59,6 +59,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "rill/broker.hpp"
 #include "rill/consumer.hpp"
 #include "rill/consumer_group.hpp"
@@ -69,6 +70,13 @@
 #include "rill/topic.hpp"
 
 namespace {
+
+using bench_util::cpu_relax;
+using bench_util::filesystem_of;
+using bench_util::first_line_matching;
+using bench_util::median;
+using bench_util::percentile;
+using bench_util::read_first_line;
 
 using SteadyClock = std::chrono::steady_clock;
 using Key = std::uint64_t;
@@ -116,30 +124,12 @@ std::int64_t now_ns() {
       .count();
 }
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 // The median over rounds of rill / baseline, each pair measured back to back in one round:
 // steadier than a ratio of medians when the machine's load changes between rounds.
 double median_ratio(const std::vector<double>& rill, const std::vector<double>& base) {
   std::vector<double> r;
   for (std::size_t i = 0; i < rill.size(); ++i) r.push_back(rill[i] / base[i]);
   return median(r);
-}
-
-// Nearest-rank percentile of a sorted vector.
-double percentile(const std::vector<double>& sorted, double q) {
-  const auto rank = static_cast<std::size_t>(q * static_cast<double>(sorted.size()));
-  return sorted[std::min(rank, sorted.size() - 1)];
 }
 
 // The key's bytes as the "uint64" serde writes them (big-endian), by hand.
@@ -222,48 +212,6 @@ Options parse(int argc, char** argv) {
 }
 
 // --- machine description ---------------------------------------------------------------------
-
-std::string first_line_matching(const char* path, const char* prefix) {
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(prefix, 0) == 0) {
-      const auto colon = line.find(':');
-      return colon == std::string::npos ? line
-                                        : line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  }
-  return "unknown";
-}
-
-std::string read_first_line(const char* path) {
-  std::ifstream in(path);
-  std::string line;
-  if (!std::getline(in, line)) return "unknown";
-  return line;
-}
-
-std::string filesystem_of(const std::string& path) {
-  struct statfs st;
-  if (::statfs(path.c_str(), &st) != 0) return "unknown";
-  switch (static_cast<unsigned long>(st.f_type)) {
-    case 0xEF53:
-      return "ext4";
-    case 0x01021994:
-      return "tmpfs";
-    case 0x58465342:
-      return "xfs";
-    case 0x9123683E:
-      return "btrfs";
-    case 0x794C7630:
-      return "overlayfs";
-    default: {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "0x%lx", static_cast<unsigned long>(st.f_type));
-      return buf;
-    }
-  }
-}
 
 double load1() {
   double l = 0;
