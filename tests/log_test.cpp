@@ -701,3 +701,25 @@ TEST_CASE("an in-memory log behaves like an on-disk one", "[log][memory]") {
   CHECK(log.segment_count() == 1);
   check_all(log, log.start_offset());
 }
+
+TEST_CASE("a conditional append writes only when its precondition holds under the lock",
+          "[log][append]") {
+  auto opened = Log::open_in_memory();
+  REQUIRE(opened.has_value());
+  Log& log = **opened;
+  Record r;
+  r.value = std::string_view("v");
+  auto first = log.append_batch({&r, 1}, Log::end_offset_is(0));
+  REQUIRE(first.has_value());
+  auto stale = log.append_batch({&r, 1}, Log::end_offset_is(0));
+  REQUIRE(!stale.has_value());
+  CHECK(stale.error().code() == ErrorCode::kConflict);
+  CHECK(log.end_offset() == 1);
+  auto empty = log.append_batch({}, Log::end_offset_is(5));
+  REQUIRE(!empty.has_value());
+  CHECK(empty.error().code() == ErrorCode::kConflict);
+  auto at = log.append_batch({&r, 1}, Log::end_offset_is(1));
+  REQUIRE(at.has_value());
+  CHECK(at->offset == 1);
+  CHECK(log.end_offset() == 2);
+}

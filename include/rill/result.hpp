@@ -54,6 +54,7 @@ enum class ErrorCode : int {
   kFenced,           // a stale member or generation (consumer groups)
   kUnsupported,      // the format version or feature is not supported
   kInterrupted,      // a blocking call was broken off by wakeup()
+  kConflict,         // a conditional append found another end offset than expected
 };
 
 constexpr std::string_view to_string(ErrorCode code) noexcept {
@@ -88,6 +89,8 @@ constexpr std::string_view to_string(ErrorCode code) noexcept {
       return "unsupported";
     case ErrorCode::kInterrupted:
       return "interrupted";
+    case ErrorCode::kConflict:
+      return "conflict";
   }
   return "unknown";
 }

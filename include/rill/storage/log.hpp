@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -191,6 +192,28 @@ class Log final : private BackgroundTask {
   // segment_bytes - 64 (kRecordTooLarge, as Kafka's batch-larger-than-segment), none is
   // appended.
   Result<AppendInfo> append_batch(std::span<const Record> records) {
+    return append_batch(records, nullptr);
+  }
+
+  // A check run under the append lock, before anything is written, with the log's end offset
+  // at that moment: an error from it aborts the append (nothing written) and is returned as
+  // is. With no other appender able to run in between, "append only if the end offset is
+  // still E" (optimistic concurrency, see end_offset_is) and checks against the log's
+  // contents up to the end are atomic with the append. It must not append to this log.
+  using AppendPrecondition = std::function<Result<void>(std::int64_t end_offset)>;
+
+  // A precondition that the end offset is `expected`; else kConflict.
+  static AppendPrecondition end_offset_is(std::int64_t expected) {
+    return [expected](std::int64_t end) -> Result<void> {
+      if (end == expected) return {};
+      return fail(ErrorCode::kConflict, "expected end offset " + std::to_string(expected) +
+                                            ", the log ends at " + std::to_string(end));
+    };
+  }
+
+  // append_batch, only if `precondition` (when not null) passes under the append lock.
+  Result<AppendInfo> append_batch(std::span<const Record> records,
+                                  const AppendPrecondition& precondition) {
     std::size_t total = 0;
     for (const Record& r : records) {
       const std::size_t size = frame_size(r);
@@ -207,7 +230,7 @@ class Log final : private BackgroundTask {
       }
       total += align_frame(size);
     }
-    if (records.empty()) return AppendInfo{end_offset(), 0, clock_->now_ms()};
+    if (records.empty() && !precondition) return AppendInfo{end_offset(), 0, clock_->now_ms()};
     if (total > config_.segment_bytes - kFileHeaderSize) {  // as Kafka: a batch fits a segment
       return fail(ErrorCode::kRecordTooLarge, "batch of " + std::to_string(total) +
                                                   " bytes does not fit in a segment of " +
@@ -216,7 +239,9 @@ class Log final : private BackgroundTask {
 
     std::unique_lock lock(append_mu_);
     if (closed_.load(std::memory_order_relaxed)) return fail(ErrorCode::kClosed, "log is closed");
+    if (precondition) RILL_TRY(precondition(static_cast<std::int64_t>(next_offset_)));
     const std::int64_t now = clock_->now_ms();
+    if (records.empty()) return AppendInfo{static_cast<std::int64_t>(next_offset_), 0, now};
     Segment* seg = active_.get();
     if (!seg->has_room(total) || roll_due(*seg, now)) {
       if (seg->write_position() > kFileHeaderSize) {
