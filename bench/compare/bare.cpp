@@ -83,9 +83,9 @@ class BareLog {
     for (char* c : chunks_) {
       std::size_t pos = 0;
       while (pos + sizeof(BareHeader) <= kChunkBytes) {
-        const std::uint64_t lk = std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(
-                                                                    c + pos))
-                                     .load(std::memory_order_acquire);  // pairs with append
+        const std::uint64_t lk =
+            std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(c + pos))
+                .load(std::memory_order_acquire);  // pairs with append
         if (lk == 0) break;
         const auto length = static_cast<std::uint32_t>(lk);
         const auto key_length = static_cast<std::uint32_t>(lk >> 32);
@@ -119,54 +119,52 @@ class BareLog {
   std::uint64_t count_ = 0;
 };
 
-void produce_consume(const std::string& dir, Report& report, std::size_t value_bytes,
-                     std::uint64_t n) {
-  const std::size_t frame = (sizeof(BareHeader) + kKeyBytes + value_bytes + 7) & ~std::size_t{7};
-  const std::size_t bytes = n / (kChunkBytes / frame) * kChunkBytes + kChunkBytes;
+// Appends n records (with an msync after every `sync_every`-th when non-zero); seconds taken.
+double fill(BareLog& log, std::size_t value_bytes, std::uint64_t n, std::uint64_t sync_every = 0) {
   std::string value = make_value(value_bytes);
   char key[kKeyBytes];
-  {
-    BareLog lazy(dir + "/lazy." + std::to_string(value_bytes), false);
-    const auto t0 = Clock::now();
-    for (std::uint64_t i = 0; i < n; ++i) {
-      make_key(i, key);
-      stamp(value, i);
-      lazy.append(key, value);
-    }
-    report.rate(w1(value_bytes), "limit: bare append, faults inline", rate_of(n, value_bytes, seconds_since(t0)),
-                "16-byte header + key + value; 64 MiB steps");
-  }
-  BareLog log(dir + "/bare." + std::to_string(value_bytes), true, bytes);
-  auto t0 = Clock::now();
+  const auto t0 = Clock::now();
   for (std::uint64_t i = 0; i < n; ++i) {
     make_key(i, key);
     stamp(value, i);
     log.append(key, value);
+    if (sync_every != 0 && (i + 1) % sync_every == 0) log.sync();
   }
-  report.rate(w1(value_bytes), "limit: bare mapped append", rate_of(n, value_bytes, seconds_since(t0)),
+  if (sync_every != 0) log.sync();
+  return seconds_since(t0);
+}
+
+void produce_consume(const std::string& dir, Report& report, std::size_t value_bytes,
+                     std::uint64_t n) {
+  const std::size_t frame = (sizeof(BareHeader) + kKeyBytes + value_bytes + 7) & ~std::size_t{7};
+  const std::size_t bytes = n / (kChunkBytes / frame) * kChunkBytes + kChunkBytes;
+  {
+    BareLog lazy(dir + "/lazy." + std::to_string(value_bytes), false);
+    report.rate(w1(value_bytes), "limit: bare append, faults inline",
+                rate_of(n, value_bytes, fill(lazy, value_bytes, n)),
+                "16-byte header + key + value; 64 MiB steps");
+  }
+  BareLog log(dir + "/bare." + std::to_string(value_bytes), true, bytes);
+  report.rate(w1(value_bytes), "limit: bare mapped append",
+              rate_of(n, value_bytes, fill(log, value_bytes, n)),
               "the same, pages faulted in before timing");
-  t0 = Clock::now();
+  const auto t0 = Clock::now();
   std::uint64_t sum = 0;
-  const std::uint64_t got = log.read_all([&](const char* v, std::size_t size) { sum += touch(v, size); });
+  const std::uint64_t got =
+      log.read_all([&](const char* v, std::size_t size) { sum += touch(v, size); });
   const double s = seconds_since(t0);
   g_sink = sum;
-  if (got != n) return report.failed(w2(value_bytes), "limit: bare mapped read", "read back " + std::to_string(got));
-  report.rate(w2(value_bytes), "limit: bare mapped read", rate_of(n, value_bytes, s), "warm: just written");
+  if (got != n)
+    return report.failed(w2(value_bytes), "limit: bare mapped read",
+                         "read back " + std::to_string(got));
+  report.rate(w2(value_bytes), "limit: bare mapped read", rate_of(n, value_bytes, s),
+              "warm: just written");
 }
 
 void durable(const Options& o, const std::string& dir, Report& report) {
   BareLog log(dir + "/bare.sync", false);
-  std::string value = make_value(o.value_bytes);
-  char key[kKeyBytes];
-  const auto t0 = Clock::now();
-  for (std::uint64_t i = 0; i < o.records; ++i) {
-    make_key(i, key);
-    stamp(value, i);
-    log.append(key, value);
-    if ((i + 1) % 1000 == 0) log.sync();
-  }
-  log.sync();
-  report.rate(kW5, "limit: bare append + msync/1000", rate_of(o.records, o.value_bytes, seconds_since(t0)),
+  report.rate(kW5, "limit: bare append + msync/1000",
+              rate_of(o.records, o.value_bytes, fill(log, o.value_bytes, o.records, 1000)),
               "msync(MS_SYNC) of the new bytes");
 }
 

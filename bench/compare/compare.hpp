@@ -28,8 +28,8 @@
 namespace compare {
 
 struct Options {
-  std::uint64_t records = 200'000;         // W1, W2, W5 with --value-bytes values
-  std::uint64_t records_big = 50'000;      // W1, W2 with --big-value-bytes values
+  std::uint64_t records = 200'000;     // W1, W2, W5 with --value-bytes values
+  std::uint64_t records_big = 50'000;  // W1, W2 with --big-value-bytes values
   std::size_t value_bytes = 100;
   std::size_t big_value_bytes = 1024;
   std::uint64_t latency_records = 200'000;  // W3
@@ -116,10 +116,10 @@ inline Latency latency_of(std::vector<double> us) {
 // records/s (spinning to each send's due time; the value carries the send time, taken just
 // before send, in its first 8 bytes). The calling thread runs receive(n, on_value), which must
 // block waiting for records and call on_value(first 8 bytes) for each of the n records.
-inline Latency paced_latency(const Options& o, std::size_t value_bytes,
-                             const std::function<void(std::uint64_t, std::string&)>& send,
-                             const std::function<void(std::uint64_t, const std::function<void(
-                                                                         std::uint64_t)>&)>& receive) {
+inline Latency paced_latency(
+    const Options& o, std::size_t value_bytes,
+    const std::function<void(std::uint64_t, std::string&)>& send,
+    const std::function<void(std::uint64_t, const std::function<void(std::uint64_t)>&)>& receive) {
   const std::uint64_t n = o.latency_records;
   std::vector<double> us;
   us.reserve(n);
@@ -262,15 +262,24 @@ class Report {
 };
 
 // Workload names, shared so that every contender's rows group with rill's.
-inline std::string w1(std::size_t value_bytes) {
-  return "W1 " + std::to_string(value_bytes) + "B";
-}
-inline std::string w2(std::size_t value_bytes) {
-  return "W2 " + std::to_string(value_bytes) + "B";
-}
+inline std::string w1(std::size_t value_bytes) { return "W1 " + std::to_string(value_bytes) + "B"; }
+inline std::string w2(std::size_t value_bytes) { return "W2 " + std::to_string(value_bytes) + "B"; }
 inline const char* const kW3 = "W3 latency";
 inline std::string w4(int consumers) { return "W4 group x" + std::to_string(consumers); }
 inline const char* const kW5 = "W5 durable";
+
+// The three runs of a storage contender: W1+W2 with small values, with big values, then W5.
+struct StorageCase {
+  std::size_t value_bytes;
+  std::uint64_t records;
+  bool durable;
+  std::string workload() const { return durable ? kW5 : w1(value_bytes); }
+};
+inline std::vector<StorageCase> storage_cases(const Options& o) {
+  return {{o.value_bytes, o.records, false},
+          {o.big_value_bytes, o.records_big, false},
+          {o.value_bytes, o.records, true}};
+}
 
 // A contender's entry point: runs what it can of W1-W5 in `dir` (created for it, removed
 // after) and adds its rows.

@@ -8,8 +8,8 @@
 namespace compare {
 namespace {
 
-#define LMDB_CHECK(call)                                                              \
-  do {                                                                                \
+#define LMDB_CHECK(call)                                                                      \
+  do {                                                                                        \
     if (const int rc_ = (call); rc_ != 0) return std::string(#call ": ") + mdb_strerror(rc_); \
   } while (0)
 
@@ -22,7 +22,8 @@ std::string work(const Options& o, const std::string& dir, Report& report, std::
     MDB_env* e;
     ~Closer() { mdb_env_close(e); }
   } closer{env};
-  LMDB_CHECK(mdb_env_set_mapsize(env, static_cast<std::size_t>(n) * (value_bytes + 64) * 2 + (64u << 20)));
+  LMDB_CHECK(
+      mdb_env_set_mapsize(env, static_cast<std::size_t>(n) * (value_bytes + 64) * 2 + (64u << 20)));
   LMDB_CHECK(mdb_env_open(env, dir.c_str(), durable ? 0 : MDB_NOSYNC, 0644));
   MDB_dbi dbi;
   MDB_txn* txn = nullptr;
@@ -46,14 +47,16 @@ std::string work(const Options& o, const std::string& dir, Report& report, std::
     report.rate(kW5, "LMDB MDB_APPEND, sync/1000", rate_of(n, value_bytes, s), "fsync per commit");
     return "";
   }
-  report.rate(w1(value_bytes), "LMDB MDB_APPEND, 1000/txn", rate_of(n, value_bytes, s), "MDB_NOSYNC");
+  report.rate(w1(value_bytes), "LMDB MDB_APPEND, 1000/txn", rate_of(n, value_bytes, s),
+              "MDB_NOSYNC");
   LMDB_CHECK(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn));
   MDB_cursor* cur = nullptr;
   LMDB_CHECK(mdb_cursor_open(txn, dbi, &cur));
   MDB_val k, v;
   std::uint64_t got = 0, sum = 0;
   t0 = Clock::now();
-  for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, static_cast<MDB_cursor_op>(op)) == 0; op = MDB_NEXT) {
+  for (int op = MDB_FIRST; mdb_cursor_get(cur, &k, &v, static_cast<MDB_cursor_op>(op)) == 0;
+       op = MDB_NEXT) {
     sum += touch(v.mv_data, v.mv_size);
     ++got;
   }
@@ -71,15 +74,15 @@ std::string work(const Options& o, const std::string& dir, Report& report, std::
 
 void run_lmdb(const Options& o, const std::string& dir, Report& report) {
   int k = 0;
-  for (auto [vb, n, durable] : {std::tuple{o.value_bytes, o.records, false},
-                                std::tuple{o.big_value_bytes, o.records_big, false},
-                                std::tuple{o.value_bytes, o.records, true}}) {
+  for (const StorageCase& c : storage_cases(o)) {
     const std::string d = dir + "/" + std::to_string(k++);
     std::filesystem::create_directories(d);
-    const std::string err = work(o, d, report, vb, n, durable);
-    if (!err.empty()) report.failed(durable ? kW5 : w1(vb), "LMDB", err);
+    const std::string err = work(o, d, report, c.value_bytes, c.records, c.durable);
+    if (!err.empty()) report.failed(c.workload(), "LMDB", err);
   }
-  report.line("durability: LMDB W1/W2 MDB_NOSYNC (process crash: safe; power loss: may lose commits); W5 fsync per 1,000-record commit");
+  report.line(
+      "durability: LMDB W1/W2 MDB_NOSYNC (process crash: safe; power loss: may lose commits); W5 "
+      "fsync per 1,000-record commit");
 }
 
 }  // namespace compare

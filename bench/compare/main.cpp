@@ -74,18 +74,30 @@ Options parse(int argc, char** argv) {
     if (i + 1 >= argc) usage(argv[i]);
     const char* v = argv[++i];
     const auto u = [&] { return static_cast<std::uint64_t>(num(v, argv[i - 1])); };
-    if (a == "--records") o.records = u();
-    else if (a == "--records-big") o.records_big = u();
-    else if (a == "--value-bytes") o.value_bytes = u();
-    else if (a == "--big-value-bytes") o.big_value_bytes = u();
-    else if (a == "--latency-records") o.latency_records = u();
-    else if (a == "--latency-rate") o.latency_rate = u();
-    else if (a == "--group-records") o.group_records = u();
-    else if (a == "--reopen-gib") o.reopen_gib = num(v, argv[i - 1]);
-    else if (a == "--partitions") o.memory_partitions = static_cast<std::uint32_t>(u());
-    else if (a == "--dir") o.dir = v;
-    else if (a == "--only") o.only = v;
-    else usage(argv[i - 1]);
+    if (a == "--records")
+      o.records = u();
+    else if (a == "--records-big")
+      o.records_big = u();
+    else if (a == "--value-bytes")
+      o.value_bytes = u();
+    else if (a == "--big-value-bytes")
+      o.big_value_bytes = u();
+    else if (a == "--latency-records")
+      o.latency_records = u();
+    else if (a == "--latency-rate")
+      o.latency_rate = u();
+    else if (a == "--group-records")
+      o.group_records = u();
+    else if (a == "--reopen-gib")
+      o.reopen_gib = num(v, argv[i - 1]);
+    else if (a == "--partitions")
+      o.memory_partitions = static_cast<std::uint32_t>(u());
+    else if (a == "--dir")
+      o.dir = v;
+    else if (a == "--only")
+      o.only = v;
+    else
+      usage(argv[i - 1]);
   }
   if (o.records < 1000 || o.records_big < 1000 || o.value_bytes < 8 || o.big_value_bytes < 8 ||
       o.latency_records < 1000 || o.latency_rate < 1 || o.group_records < 1000 ||
@@ -118,7 +130,10 @@ void target(Report& report, const char* what, double value, double goal, bool at
   const bool pass = value > 0 && (at_least ? value >= goal : value <= goal);
   char out[256];
   std::snprintf(out, sizeof out, "  %-58s %8.2f%s  %s %.2f%s  %s", what, value, unit,
-                at_least ? ">=" : "<=", goal, unit, value <= 0 ? "n/a" : pass ? "pass" : "MISS");
+                at_least ? ">=" : "<=", goal, unit,
+                value <= 0 ? "n/a"
+                : pass     ? "pass"
+                           : "MISS");
   report.line(out);
 }
 
@@ -137,17 +152,22 @@ int main(int argc, char** argv) {
   struct utsname un;
   ::uname(&un);
   std::printf("rill compare_bench\n");
-  std::printf("machine : %ld CPUs (nproc), %s, Linux %s, %s on %s\n", ::sysconf(_SC_NPROCESSORS_ONLN),
+  std::printf("machine : %ld CPUs (nproc), %s, Linux %s, %s on %s\n",
+              ::sysconf(_SC_NPROCESSORS_ONLN),
               bench_util::first_line_matching("/proc/cpuinfo", "model name").c_str(), un.release,
               bench_util::filesystem_of(g_root).c_str(), g_root.c_str());
   std::printf("load    : %s at start\n", bench_util::read_first_line("/proc/loadavg").c_str());
-  std::printf("records : 8-byte key; W1/W2/W5 %llu x %zu B and %llu x %zu B values; W3 %llu at %llu/s; W4 %llu\n",
-              static_cast<unsigned long long>(o.records), o.value_bytes,
-              static_cast<unsigned long long>(o.records_big), o.big_value_bytes,
-              static_cast<unsigned long long>(o.latency_records),
-              static_cast<unsigned long long>(o.latency_rate),
-              static_cast<unsigned long long>(o.group_records));
-  std::printf("ratio   : rill / contender, one run. Throughput: >1 = rill faster. Latency (p99): <1 = rill faster.\n\n");
+  std::printf(
+      "records : 8-byte key; W1/W2/W5 %llu x %zu B and %llu x %zu B values; W3 %llu at %llu/s; W4 "
+      "%llu\n",
+      static_cast<unsigned long long>(o.records), o.value_bytes,
+      static_cast<unsigned long long>(o.records_big), o.big_value_bytes,
+      static_cast<unsigned long long>(o.latency_records),
+      static_cast<unsigned long long>(o.latency_rate),
+      static_cast<unsigned long long>(o.group_records));
+  std::printf(
+      "ratio   : rill / contender, one run. Throughput: >1 = rill faster. Latency (p99): <1 = rill "
+      "faster.\n\n");
 
   const auto t0 = Clock::now();
   Report report;
@@ -180,6 +200,7 @@ int main(int argc, char** argv) {
   const double lmdb = report.get(w1(o.value_bytes), "LMDB MDB_APPEND, 1000/txn");
   const double poll = report.get(w2(o.value_bytes), "rill Consumer::poll");
   const double read_into = report.get(w2(o.value_bytes), "rill Topic::read_into");
+  const double log_read = report.get(w2(o.value_bytes), "rill storage::Log::read_into");
   const double bare_read = report.get(w2(o.value_bytes), "limit: bare mapped read");
   const double p99 = report.get(kW3, "rill Consumer::poll (blocking)", 1);
   const double futex_p99 = report.get(kW3, "limit: bare futex hand-off", 1);
@@ -193,6 +214,8 @@ int main(int argc, char** argv) {
   target(report, "W1 send_batch / bare append", ratio(batch, bare), 0.8, true);
   target(report, "W2 Consumer::poll / bare read", ratio(poll, bare_read), 0.8, true);
   target(report, "W2 Topic::read_into / bare read (info)", ratio(read_into, bare_read), 0.8, true);
+  target(report, "W2 storage::Log::read_into / bare read (info)", ratio(log_read, bare_read), 0.8,
+         true);
   target(report, "W3 blocking p99 / bare futex p99", ratio(p99, futex_p99), 1.2, false);
   target(report, "W3 busy-poll p50 (us)", busy_p50, 1.0, false, " us");
   target(report, "W4 group of 2 / group of 1", ratio(g2, g1), 1.8, true);
@@ -201,7 +224,8 @@ int main(int argc, char** argv) {
   target(report, w6, report.fact("W6 after SIGKILL"), 1.0, false, " s");
   std::snprintf(w6, sizeof w6, "W6 open after clean close, %.2f GiB (s)", o.reopen_gib);
   target(report, w6, report.fact("W6 after clean close"), 1.0, false, " s");
-  const std::string mem = "M RssAnon with " + std::to_string(o.memory_partitions) + " partitions (MiB)";
+  const std::string mem =
+      "M RssAnon with " + std::to_string(o.memory_partitions) + " partitions (MiB)";
   target(report, mem.c_str(), report.fact("M anon MiB"), 64, false, " MiB");
   std::printf("\n");
   report.print();

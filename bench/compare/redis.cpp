@@ -24,9 +24,10 @@ struct Server {
   explicit Server(const std::string& dir) {
     port = 20000 + static_cast<int>(::getpid() % 20000);
     const std::string p = std::to_string(port);
-    std::vector<std::string> args = {"redis-server", "--port", p, "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--dir", dir, "--daemonize", "no",
-                                     "--loglevel", "warning"};
+    std::vector<std::string> args = {"redis-server", "--port",     p,        "--bind",
+                                     "127.0.0.1",    "--save",     "",       "--appendonly",
+                                     "no",           "--dir",      dir,      "--daemonize",
+                                     "no",           "--loglevel", "warning"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -61,13 +62,15 @@ struct Reply {
 };
 
 // XADD of n records, pipelined `depth` at a time; false on an error reply.
-bool add(redisContext* c, const char* stream, std::size_t value_bytes, std::uint64_t n, std::uint64_t depth) {
+bool add(redisContext* c, const char* stream, std::size_t value_bytes, std::uint64_t n,
+         std::uint64_t depth) {
   std::string value = make_value(value_bytes);
   for (std::uint64_t i = 0; i < n;) {
     const std::uint64_t k = std::min(depth, n - i);
     for (std::uint64_t j = 0; j < k; ++j, ++i) {
       stamp(value, i);
-      redisAppendCommand(c, "XADD %s * k %b v %b", stream, &i, kKeyBytes, value.data(), value.size());
+      redisAppendCommand(c, "XADD %s * k %b v %b", stream, &i, kKeyBytes, value.data(),
+                         value.size());
     }
     for (std::uint64_t j = 0; j < k; ++j) {
       void* p = nullptr;
@@ -97,7 +100,8 @@ void produce_consume(const Server& s, Report& report, std::size_t value_bytes, s
   const bool ok = add(c, stream.c_str(), value_bytes, n, 1000);
   const double ws = seconds_since(t0);
   if (!ok) return redisFree(c), report.failed(w1(value_bytes), "Redis", "XADD failed");
-  report.rate(w1(value_bytes), "Redis XADD, pipelined 1000", rate_of(n, value_bytes, ws), "loopback TCP; in server memory");
+  report.rate(w1(value_bytes), "Redis XADD, pipelined 1000", rate_of(n, value_bytes, ws),
+              "loopback TCP; in server memory");
   std::uint64_t got = 0, sum = 0;
   std::string start = "-";
   t0 = Clock::now();
@@ -138,33 +142,40 @@ void latency(const Options& o, const Server& s, Report& report) {
       });
   redisFree(tx);
   redisFree(rx);
-  if (got != o.latency_records) return report.failed(kW3, "Redis", "received " + std::to_string(got));
+  if (got != o.latency_records)
+    return report.failed(kW3, "Redis", "received " + std::to_string(got));
   report.latency(kW3, "Redis XADD -> XREAD BLOCK", l, "one XADD per record");
 }
 
 void groups(const Options& o, const Server& s, Report& report) {
   redisContext* c = s.connect();
-  if (!add(c, "w4", o.value_bytes, o.group_records, 1000)) return redisFree(c), report.failed(w4(1), "Redis", "XADD failed");
+  if (!add(c, "w4", o.value_bytes, o.group_records, 1000))
+    return redisFree(c), report.failed(w4(1), "Redis", "XADD failed");
   for (int consumers : {1, 2}) {
     const std::string group = "g" + std::to_string(consumers);
     Reply(redisCommand(c, "XGROUP CREATE w4 %s 0", group.c_str()));
-    const double rate = run_group(consumers, o.group_records, [&](int id, std::atomic<std::uint64_t>& read) {
-      redisContext* rc = s.connect();
-      const std::string name = "c" + std::to_string(id);
-      std::uint64_t sum = 0;
-      while (read.load(std::memory_order_relaxed) < o.group_records) {
-        Reply r(redisCommand(rc, "XREADGROUP GROUP %s %s COUNT 500 BLOCK 100 NOACK STREAMS w4 >", group.c_str(), name.c_str()));
-        if (!r.ok()) break;
-        if (r.r->type != REDIS_REPLY_ARRAY) continue;
-        const redisReply* arr = r.r->element[0]->element[1];
-        entries(arr, [&](const redisReply* v) { sum += touch(v->str, v->len); });
-        read.fetch_add(arr->elements, std::memory_order_relaxed);
-      }
-      g_sink = sum;
-      redisFree(rc);
-    });
-    report.rate(w4(consumers), "Redis XREADGROUP, one stream", rate_of(o.group_records, o.value_bytes, static_cast<double>(o.group_records) / rate),
-                "COUNT 500, NOACK");
+    const double rate =
+        run_group(consumers, o.group_records, [&](int id, std::atomic<std::uint64_t>& read) {
+          redisContext* rc = s.connect();
+          const std::string name = "c" + std::to_string(id);
+          std::uint64_t sum = 0;
+          while (read.load(std::memory_order_relaxed) < o.group_records) {
+            Reply r(redisCommand(rc,
+                                 "XREADGROUP GROUP %s %s COUNT 500 BLOCK 100 NOACK STREAMS w4 >",
+                                 group.c_str(), name.c_str()));
+            if (!r.ok()) break;
+            if (r.r->type != REDIS_REPLY_ARRAY) continue;
+            const redisReply* arr = r.r->element[0]->element[1];
+            entries(arr, [&](const redisReply* v) { sum += touch(v->str, v->len); });
+            read.fetch_add(arr->elements, std::memory_order_relaxed);
+          }
+          g_sink = sum;
+          redisFree(rc);
+        });
+    report.rate(
+        w4(consumers), "Redis XREADGROUP, one stream",
+        rate_of(o.group_records, o.value_bytes, static_cast<double>(o.group_records) / rate),
+        "COUNT 500, NOACK");
   }
   redisFree(c);
 }
@@ -178,13 +189,16 @@ void run_redis(const Options& o, const std::string& dir, Report& report) {
   }
   Server s(dir);
   redisContext* probe = s.pid > 0 ? s.connect() : nullptr;
-  if (probe == nullptr) return report.failed(w1(o.value_bytes), "Redis", "redis-server did not start");
+  if (probe == nullptr)
+    return report.failed(w1(o.value_bytes), "Redis", "redis-server did not start");
   redisFree(probe);
   produce_consume(s, report, o.value_bytes, o.records);
   produce_consume(s, report, o.big_value_bytes, o.records_big);
   latency(o, s, report);
   groups(o, s, report);
-  report.line("durability: Redis none here (no AOF, no snapshots: the server's memory; W5 would be appendfsync, not measured)");
+  report.line(
+      "durability: Redis none here (no AOF, no snapshots: the server's memory; W5 would be "
+      "appendfsync, not measured)");
 }
 
 }  // namespace compare

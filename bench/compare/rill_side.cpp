@@ -30,7 +30,8 @@ bool g_in_child = false;  // set in a forked child: leave with _exit, not exit (
   std::exit(1);
 }
 
-std::unique_ptr<rill::Broker> open_broker(const std::string& dir, rill::BrokerOptions options = {}) {
+std::unique_ptr<rill::Broker> open_broker(const std::string& dir,
+                                          rill::BrokerOptions options = {}) {
   auto b = rill::Broker::open(dir, options);
   if (!b) die("open " + dir + ": " + b.error().to_string());
   return std::move(*b);
@@ -74,50 +75,70 @@ bool send_batches(RillProducer& producer, const RillTopic& topic, std::size_t va
   return true;
 }
 
-void produce_consume(const std::string& dir, Report& report,
-                     std::size_t value_bytes, std::uint64_t n) {
+// W2's timing: next(got, sum) reads the batch at offset `got`, adds its values' bytes to sum
+// and returns how many records it read (0: no more).
+template <typename Next>
+void timed_read(Report& report, const std::string& contender, const char* note,
+                std::size_t value_bytes, std::uint64_t n, bool rill_ref, Next&& next) {
+  std::uint64_t got = 0, sum = 0;
+  const auto t0 = Clock::now();
+  for (std::uint64_t k = 1; got < n && k != 0; got += k) k = next(got, sum);
+  const double s = seconds_since(t0);
+  g_sink = sum;
+  if (got != n) {
+    return report.failed(w2(value_bytes), contender, "read back " + std::to_string(got));
+  }
+  report.rate(w2(value_bytes), contender, rate_of(n, value_bytes, s), note, rill_ref);
+}
+
+void produce_consume(const std::string& dir, Report& report, std::size_t value_bytes,
+                     std::uint64_t n) {
   auto broker = open_broker(dir + "/w1." + std::to_string(value_bytes));
   const RillTopic one = make_topic(*broker, "one", {.partitions = 1});
   const RillTopic batched = make_topic(*broker, "batched", {.partitions = 1});
   RillProducer producer(*broker);
   auto t0 = Clock::now();
-  if (!send_each(producer, one, value_bytes, n)) return report.failed(w1(value_bytes), "rill", "send failed");
+  if (!send_each(producer, one, value_bytes, n))
+    return report.failed(w1(value_bytes), "rill", "send failed");
   report.rate(w1(value_bytes), "rill send (1 per call)", rate_of(n, value_bytes, seconds_since(t0)),
               "Producer::send, 1 partition", true);
   t0 = Clock::now();
-  if (!send_batches(producer, batched, value_bytes, n, 64)) return report.failed(w1(value_bytes), "rill", "send_batch failed");
-  report.rate(w1(value_bytes), "rill send_batch (64 per call)", rate_of(n, value_bytes, seconds_since(t0)),
-              "Producer::send_batch");
+  if (!send_batches(producer, batched, value_bytes, n, 64))
+    return report.failed(w1(value_bytes), "rill", "send_batch failed");
+  report.rate(w1(value_bytes), "rill send_batch (64 per call)",
+              rate_of(n, value_bytes, seconds_since(t0)), "Producer::send_batch");
 
   // W2: a consumer assigned the partition, from the start, touching every value byte.
   RillConsumer consumer(*broker, {.auto_offset_reset = rill::OffsetReset::kEarliest});
-  if (!consumer.assign({{"one", 0}})) return report.failed(w2(value_bytes), "rill", "assign failed");
-  std::uint64_t got = 0, sum = 0;
-  t0 = Clock::now();
-  while (got < n) {
-    auto records = consumer.poll(std::chrono::milliseconds(0));
-    if (!records) return report.failed(w2(value_bytes), "rill", records.error().to_string());
-    if (records->empty()) break;
-    for (const auto& r : *records) sum += touch(r.value.data(), r.value.size());
-    got += records->size();
+  if (!consumer.assign({{"one", 0}})) {
+    return report.failed(w2(value_bytes), "rill", "assign failed");
   }
-  double s = seconds_since(t0);
-  if (got != n) return report.failed(w2(value_bytes), "rill", "read back " + std::to_string(got));
-  report.rate(w2(value_bytes), "rill Consumer::poll", rate_of(n, value_bytes, s), "500 per poll (max.poll.records)", true);
-
+  timed_read(report, "rill Consumer::poll", "500 per poll (max.poll.records)", value_bytes, n, true,
+             [&](std::uint64_t, std::uint64_t& sum) -> std::uint64_t {
+               auto records = consumer.poll(std::chrono::milliseconds(0));
+               if (!records) return 0;
+               for (const auto& r : *records) sum += touch(r.value.data(), r.value.size());
+               return records->size();
+             });
   // The same through Topic::read_into (no consumer position, no group), 1024 per call.
   rill::ConsumerBatch<Key, Value> batch;
-  got = 0;
-  t0 = Clock::now();
-  while (got < n) {
-    if (!one.read_into(0, static_cast<std::int64_t>(got), batch, 1024) || batch.empty()) break;
-    for (const auto& r : batch) sum += touch(r.value.data(), r.value.size());
-    got += batch.size();
-  }
-  s = seconds_since(t0);
-  g_sink = sum;
-  if (got != n) return report.failed(w2(value_bytes), "rill Topic::read_into", "read back " + std::to_string(got));
-  report.rate(w2(value_bytes), "rill Topic::read_into", rate_of(n, value_bytes, s), "1024 per call");
+  timed_read(report, "rill Topic::read_into", "1024 per call", value_bytes, n, false,
+             [&](std::uint64_t got, std::uint64_t& sum) -> std::uint64_t {
+               if (!one.read_into(0, static_cast<std::int64_t>(got), batch, 1024)) return 0;
+               for (const auto& r : batch) sum += touch(r.value.data(), r.value.size());
+               return batch.size();
+             });
+  // The partition log underneath (rill::storage::Log, public), 1024 per call: what the
+  // storage layer delivers before the typed layer decodes records.
+  rill::storage::RecordBatch raw;
+  timed_read(report, "rill storage::Log::read_into", "the partition log, 1024 per call",
+             value_bytes, n, false, [&](std::uint64_t got, std::uint64_t& sum) -> std::uint64_t {
+               if (!one.log(0)->read_into(static_cast<std::int64_t>(got), raw, 1024)) return 0;
+               for (const auto& r : raw) {
+                 if (const auto v = r.value()) sum += touch(v->data(), v->size());
+               }
+               return raw.size();
+             });
 }
 
 void latency(const Options& o, const std::string& dir, Report& report, bool busy) {
@@ -143,7 +164,8 @@ void latency(const Options& o, const std::string& dir, Report& report, bool busy
           got += records->size();
         }
       });
-  if (!ok || l.max_us == 0) return report.failed(kW3, busy ? "rill busy-poll" : "rill", "send or count failed");
+  if (!ok || l.max_us == 0)
+    return report.failed(kW3, busy ? "rill busy-poll" : "rill", "send or count failed");
   if (busy) {
     report.latency(kW3, "rill busy-poll (poll(0) loop)", l, "a spinning consumer: a core");
   } else {
@@ -164,42 +186,49 @@ void groups(const Options& o, const std::string& dir, Report& report) {
     std::atomic<std::int64_t> end[8] = {};
     std::atomic<std::uint64_t> delivered{0};
     const std::string group = "g" + std::to_string(consumers);
-    const double rate = run_group(consumers, o.group_records, [&](int, std::atomic<std::uint64_t>& read) {
-      RillConsumer c(*broker, {.group_id = group, .auto_offset_reset = rill::OffsetReset::kEarliest});
-      if (!c.subscribe({"g"})) return;
-      std::uint64_t sum = 0;
-      while (read.load(std::memory_order_relaxed) < o.group_records) {
-        auto records = c.poll(std::chrono::milliseconds(10));
-        if (!records) break;
-        for (const auto& r : *records) {
-          sum += touch(r.value.data(), r.value.size());
-          std::int64_t e = end[r.partition].load(std::memory_order_relaxed);
-          while (e < r.offset + 1 && !end[r.partition].compare_exchange_weak(e, r.offset + 1)) {
+    const double rate =
+        run_group(consumers, o.group_records, [&](int, std::atomic<std::uint64_t>& read) {
+          RillConsumer c(*broker,
+                         {.group_id = group, .auto_offset_reset = rill::OffsetReset::kEarliest});
+          if (!c.subscribe({"g"})) return;
+          std::uint64_t sum = 0;
+          while (read.load(std::memory_order_relaxed) < o.group_records) {
+            auto records = c.poll(std::chrono::milliseconds(10));
+            if (!records) break;
+            for (const auto& r : *records) {
+              sum += touch(r.value.data(), r.value.size());
+              std::int64_t e = end[r.partition].load(std::memory_order_relaxed);
+              while (e < r.offset + 1 && !end[r.partition].compare_exchange_weak(e, r.offset + 1)) {
+              }
+            }
+            delivered += records->size();
+            std::int64_t total = 0;
+            for (auto& x : end) total += x.load(std::memory_order_relaxed);
+            read.store(static_cast<std::uint64_t>(total), std::memory_order_relaxed);
           }
-        }
-        delivered += records->size();
-        std::int64_t total = 0;
-        for (auto& x : end) total += x.load(std::memory_order_relaxed);
-        read.store(static_cast<std::uint64_t>(total), std::memory_order_relaxed);
-      }
-      g_sink = sum;
-    });
+          g_sink = sum;
+        });
     const std::uint64_t dup = delivered.load() - o.group_records;
-    report.rate(w4(consumers), "rill Consumer group", rate_of(o.group_records, o.value_bytes, static_cast<double>(o.group_records) / rate),
-                std::to_string(consumers) + " members, 8 partitions; " + std::to_string(dup) +
-                    " delivered twice",
-                true);
+    report.rate(
+        w4(consumers), "rill Consumer group",
+        rate_of(o.group_records, o.value_bytes, static_cast<double>(o.group_records) / rate),
+        std::to_string(consumers) + " members, 8 partitions; " + std::to_string(dup) +
+            " delivered twice",
+        true);
   }
 }
 
 void durable(const Options& o, const std::string& dir, Report& report) {
   auto broker = open_broker(dir + "/w5");
-  const RillTopic topic = make_topic(*broker, "d", {.partitions = 1, .durability = rill::storage::Durability::every(1000)});
+  const RillTopic topic = make_topic(
+      *broker, "d", {.partitions = 1, .durability = rill::storage::Durability::every(1000)});
   RillProducer producer(*broker);
   const auto t0 = Clock::now();
-  if (!send_each(producer, topic, o.value_bytes, o.records)) return report.failed(kW5, "rill", "send failed");
-  report.rate(kW5, "rill send, Durability::every(1000)", rate_of(o.records, o.value_bytes, seconds_since(t0)),
-              "synced every 1,000 records", true);
+  if (!send_each(producer, topic, o.value_bytes, o.records))
+    return report.failed(kW5, "rill", "send failed");
+  report.rate(kW5, "rill send, Durability::every(1000)",
+              rate_of(o.records, o.value_bytes, seconds_since(t0)), "synced every 1,000 records",
+              true);
 }
 
 // Runs fn in a child process (no threads of ours are alive when we fork) and returns the line
@@ -220,7 +249,8 @@ std::string in_child(const std::function<std::string()>& fn) {
   ::close(fds[1]);
   std::string out;
   char buf[512];
-  for (ssize_t k; (k = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(k));
+  for (ssize_t k; (k = ::read(fds[0], buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(k));
   ::close(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -232,7 +262,8 @@ std::string in_child(const std::function<std::string()>& fn) {
 void reopen(const Options& o, const std::string& dir, Report& report) {
   const std::string d = dir + "/w6";
   constexpr std::size_t kValueBytes = 4000;
-  const auto records = static_cast<std::uint64_t>(o.reopen_gib * (1ull << 30) / (kValueBytes + 48 + kKeyBytes));
+  const auto records =
+      static_cast<std::uint64_t>(o.reopen_gib * (1ull << 30) / (kValueBytes + 48 + kKeyBytes));
   const std::string written = in_child([&] {
     auto broker = open_broker(d);
     const RillTopic topic = make_topic(*broker, "big", {.partitions = 8});
@@ -256,10 +287,13 @@ void reopen(const Options& o, const std::string& dir, Report& report) {
     std::int64_t total = 0;
     for (std::int32_t p = 0; t && p < 8; ++p) total += t->log(p)->end_offset();
     if (!t || static_cast<std::uint64_t>(total) != records) {
-      return report.failed(label, "rill", "reopened " + std::to_string(total) + " of " + std::to_string(records));
+      return report.failed(label, "rill",
+                           "reopened " + std::to_string(total) + " of " + std::to_string(records));
     }
     char note[256];
-    std::snprintf(note, sizeof note, "%.3f s (target < 1 s for 10 GiB); %s; all records back; warm page cache", s, size);
+    std::snprintf(note, sizeof note,
+                  "%.3f s (target < 1 s for 10 GiB); %s; all records back; warm page cache", s,
+                  size);
     report.info(label, std::string("rill Broker::open ") + when, note);
     report.set_fact(std::string("W6 ") + when, s);
   }
@@ -271,7 +305,8 @@ std::uint64_t status_kib(const char* field) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) return std::strtoull(line.c_str() + std::strlen(field) + 1, nullptr, 10);
+    if (line.rfind(field, 0) == 0)
+      return std::strtoull(line.c_str() + std::strlen(field) + 1, nullptr, 10);
   }
   return 0;
 }
@@ -284,17 +319,23 @@ void memory(const Options& o, const std::string& dir, Report& report) {
     const std::uint64_t anon0 = status_kib("RssAnon:"), file0 = status_kib("RssFile:");
     {
       auto broker = open_broker(dir + "/mem", {.prefault_bytes = 64u << 10});
-      const RillTopic topic = make_topic(*broker, "m", {.partitions = static_cast<std::int32_t>(o.memory_partitions), .segment_bytes = 1u << 20, .max_record_bytes = 64u << 10});
+      const RillTopic topic =
+          make_topic(*broker, "m",
+                     {.partitions = static_cast<std::int32_t>(o.memory_partitions),
+                      .segment_bytes = 1u << 20,
+                      .max_record_bytes = 64u << 10});
       RillProducer producer(*broker);
       const std::string value = make_value(o.value_bytes);
       std::uint64_t read = 0;
       for (std::int32_t p = 0; p < topic.partitions(); ++p) {
-        if (!producer.send(topic, {std::nullopt, Value(value), {}, rill::storage::kNoTimestamp, p})) return std::string();
+        if (!producer.send(topic, {std::nullopt, Value(value), {}, rill::storage::kNoTimestamp, p}))
+          return std::string();
         auto b = topic.read(p, 0, 10);
         if (b) read += b->size();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let prefaulting finish
-      const std::uint64_t anon = status_kib("RssAnon:") - anon0, file = status_kib("RssFile:") - file0;
+      const std::uint64_t anon = status_kib("RssAnon:") - anon0,
+                          file = status_kib("RssFile:") - file0;
       char out[256];
       std::snprintf(out, sizeof out, "%llu %llu %llu", static_cast<unsigned long long>(anon),
                     static_cast<unsigned long long>(file), static_cast<unsigned long long>(read));
@@ -302,18 +343,23 @@ void memory(const Options& o, const std::string& dir, Report& report) {
     }
   });
   unsigned long long anon = 0, file = 0, read = 0;
-  if (std::sscanf(line.c_str(), "%llu %llu %llu", &anon, &file, &read) != 3 || read != o.memory_partitions) {
+  if (std::sscanf(line.c_str(), "%llu %llu %llu", &anon, &file, &read) != 3 ||
+      read != o.memory_partitions) {
     return report.failed("M memory", "rill", "child failed: " + line);
   }
   char note[256];
   std::snprintf(note, sizeof note,
-                "RssAnon +%.1f MiB (%.1f KiB/partition; target < 64 MiB), RssFile +%.1f MiB (mapped pages touched)",
+                "RssAnon +%.1f MiB (%.1f KiB/partition; target < 64 MiB), RssFile +%.1f MiB "
+                "(mapped pages touched)",
                 static_cast<double>(anon) / 1024, static_cast<double>(anon) / o.memory_partitions,
                 static_cast<double>(file) / 1024);
   report.set_fact("M anon MiB", static_cast<double>(anon) / 1024);
   report.info("M memory", "rill " + std::to_string(o.memory_partitions) + " partitions open", note);
-  report.line("M memory: segment_bytes 1 MiB, prefault_bytes 64 KiB (defaults 64 MiB and 4 MiB would preallocate " +
-              std::to_string(o.memory_partitions * 64 / 1024) + " GiB of disk and fault in 4 MiB per partition)");
+  report.line(
+      "M memory: segment_bytes 1 MiB, prefault_bytes 64 KiB (defaults 64 MiB and 4 MiB would "
+      "preallocate " +
+      std::to_string(o.memory_partitions * 64 / 1024) +
+      " GiB of disk and fault in 4 MiB per partition)");
   std::error_code ec;
   std::filesystem::remove_all(dir + "/mem", ec);
 }

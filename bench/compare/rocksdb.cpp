@@ -26,7 +26,8 @@ std::string work(const std::string& path, Report& report, std::size_t value_byte
     const std::uint64_t be = __builtin_bswap64(i);
     stamp(value, i);
     const bool sync = durable && ((i + 1) % 1000 == 0 || i + 1 == n);
-    auto st = db->Put(sync ? synced : plain, rocksdb::Slice(reinterpret_cast<const char*>(&be), 8), value);
+    auto st = db->Put(sync ? synced : plain, rocksdb::Slice(reinterpret_cast<const char*>(&be), 8),
+                      value);
     if (!st.ok()) return st.ToString();
   }
   const double s = seconds_since(t0);
@@ -34,7 +35,8 @@ std::string work(const std::string& path, Report& report, std::size_t value_byte
     report.rate(kW5, "RocksDB Put, sync every 1000th", rate_of(n, value_bytes, s), "WAL fsync");
     return "";
   }
-  report.rate(w1(value_bytes), "RocksDB Put (WAL, no sync)", rate_of(n, value_bytes, s), "default options");
+  report.rate(w1(value_bytes), "RocksDB Put (WAL, no sync)", rate_of(n, value_bytes, s),
+              "default options");
   std::uint64_t got = 0, sum = 0;
   t0 = Clock::now();
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
@@ -53,13 +55,14 @@ std::string work(const std::string& path, Report& report, std::size_t value_byte
 
 void run_rocksdb(const Options& o, const std::string& dir, Report& report) {
   int k = 0;
-  for (auto [vb, n, durable] : {std::tuple{o.value_bytes, o.records, false},
-                                std::tuple{o.big_value_bytes, o.records_big, false},
-                                std::tuple{o.value_bytes, o.records, true}}) {
-    const std::string err = work(dir + "/" + std::to_string(k++), report, vb, n, durable);
-    if (!err.empty()) report.failed(durable ? kW5 : w1(vb), "RocksDB", err);
+  for (const StorageCase& c : storage_cases(o)) {
+    const std::string err =
+        work(dir + "/" + std::to_string(k++), report, c.value_bytes, c.records, c.durable);
+    if (!err.empty()) report.failed(c.workload(), "RocksDB", err);
   }
-  report.line("durability: RocksDB W1/W2 WAL without sync (process crash: safe; power loss: may lose the WAL tail); W5 sync on every 1,000th Put");
+  report.line(
+      "durability: RocksDB W1/W2 WAL without sync (process crash: safe; power loss: may lose the "
+      "WAL tail); W5 sync on every 1,000th Put");
 }
 
 }  // namespace compare

@@ -49,7 +49,8 @@ void produce(Report& report, std::size_t value_bytes, std::uint64_t n) {
     zmq_msg_init(&msg);
     std::uint64_t sum = 0;
     for (; got < n && zmq_msg_recv(&msg, p.rx, 0) >= 0; ++got) {
-      sum += touch(static_cast<char*>(zmq_msg_data(&msg)) + kKeyBytes, zmq_msg_size(&msg) - kKeyBytes);
+      sum +=
+          touch(static_cast<char*>(zmq_msg_data(&msg)) + kKeyBytes, zmq_msg_size(&msg) - kKeyBytes);
     }
     zmq_msg_close(&msg);
     g_sink = sum;
@@ -62,7 +63,8 @@ void produce(Report& report, std::size_t value_bytes, std::uint64_t n) {
   receiver.join();
   const double s = seconds_since(t0);
   if (got != n) return report.failed(w1(value_bytes), "ZeroMQ", "received " + std::to_string(got));
-  report.rate(w1(value_bytes), "ZeroMQ inproc PUSH/PULL", rate_of(n, value_bytes, s), "until received (2 threads); not stored");
+  report.rate(w1(value_bytes), "ZeroMQ inproc PUSH/PULL", rate_of(n, value_bytes, s),
+              "until received (2 threads); not stored");
 }
 
 void latency(const Options& o, Report& report, int tx_type, int rx_type, const char* name) {
@@ -70,7 +72,8 @@ void latency(const Options& o, Report& report, int tx_type, int rx_type, const c
   std::string buf(kKeyBytes + o.value_bytes, '\0');
   std::uint64_t got = 0;
   const Latency l = paced_latency(
-      o, o.value_bytes, [&](std::uint64_t i, std::string& value) { send_record(p.tx, i, value, buf); },
+      o, o.value_bytes,
+      [&](std::uint64_t i, std::string& value) { send_record(p.tx, i, value, buf); },
       [&](std::uint64_t n, const std::function<void(std::uint64_t)>& on_value) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
@@ -90,7 +93,9 @@ void run_zeromq(const Options& o, const std::string&, Report& report) {
   produce(report, o.big_value_bytes, o.records_big);
   latency(o, report, ZMQ_PUSH, ZMQ_PULL, "ZeroMQ inproc PUSH/PULL");
   latency(o, report, ZMQ_PUB, ZMQ_SUB, "ZeroMQ inproc PUB/SUB");
-  report.line("durability: ZeroMQ none (messages exist only in the sockets' queues; W2, W4, W5 do not apply)");
+  report.line(
+      "durability: ZeroMQ none (messages exist only in the sockets' queues; W2, W4, W5 do not "
+      "apply)");
 }
 
 }  // namespace compare
