@@ -155,8 +155,11 @@ void latency(const Options& o, Cluster& k, Report& report) {
       });
   close_consumer(c);
   rd_kafka_flush(k.producer, 10'000);
-  if (got != o.latency_records)
-    return report.failed(kW3, "librdkafka", "received " + std::to_string(got));
+  if (got != o.latency_records) {
+    return report.failed(kW3, "librdkafka",
+                         "received " + std::to_string(got) +
+                             ": the consumer fell behind by more than the mock retains");
+  }
   report.latency(kW3, "librdkafka mock, linger 5 ms", l,
                  "blocked in consumer_poll; fetch.wait.max.ms 5");
 }
