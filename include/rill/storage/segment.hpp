@@ -112,8 +112,8 @@ class Segment {
     return s;
   }
 
-  // Walks frames from `from_position` (a frame start whose offset is `from_offset`) to the
-  // first position that is not a whole valid frame, checking CRCs when `verify_crc`.
+  // Walks batches from `from_position` (a batch start where offset `from_offset` is expected)
+  // to the first position that is not a whole valid batch, checking CRCs when `verify_crc`.
   ScanResult scan(std::uint64_t from_position, std::uint64_t from_offset, bool verify_crc,
                   std::uint64_t limit) const noexcept {
     ScanResult r;
@@ -128,29 +128,24 @@ class Segment {
         r.damage = c.reason;
         break;
       }
-      if (r.end_offset >= static_cast<std::uint64_t>(INT64_MAX)) {
-        // Offsets are int64: a frame at 2^63 - 1 would make the log's end offset negative.
-        r.damage = "offset out of range";
-        break;
-      }
-      r.max_timestamp_ms = std::max(r.max_timestamp_ms, c.record.timestamp_ms());
-      r.end_position += c.record.frame_bytes();
-      ++r.end_offset;
+      r.max_timestamp_ms = std::max(r.max_timestamp_ms, c.header.max_timestamp_ms);
+      r.end_position += align_frame(c.header.size);
+      r.end_offset = batch_next_offset(c.header);
     }
     return r;
   }
 
-  // Rebuilds both indexes from the frames in [64, end_position), replacing their files.
+  // Rebuilds both indexes from the batches in [64, end_position), replacing their files.
   Result<void> rebuild_indexes(std::uint64_t end_position) {
     RILL_TRY(create_indexes(created_ms_));
     std::uint64_t pos = kFileHeaderSize;
     std::uint64_t offset = base_offset_;
     while (pos < end_position) {
-      const FrameCheck c = check_frame(map_.data() + pos, end_position - pos, offset, false);
-      RILL_ASSERT(c.status == FrameStatus::kOk, "rebuilding an index over unscanned frames");
-      note_frame(offset, pos, c.record.timestamp_ms(), c.record.frame_bytes());
-      pos += c.record.frame_bytes();
-      ++offset;
+      const FrameCheck c = check_frame_header(map_.data() + pos, end_position - pos, offset, false);
+      RILL_ASSERT(c.status == FrameStatus::kOk, "rebuilding an index over unscanned batches");
+      note_frame(c.header.base_offset, pos, c.header.max_timestamp_ms, align_frame(c.header.size));
+      pos += align_frame(c.header.size);
+      offset = batch_next_offset(c.header);
     }
     return {};
   }
@@ -206,8 +201,9 @@ class Segment {
   }
   std::byte* write_ptr() noexcept { return map_.data() + write_position_; }
 
-  // Records a frame written at write_position(): updates indexes and the write position.
-  // Not yet visible to readers until publish().
+  // Records a batch starting at `offset` written at `position` (write_position() when
+  // appending): updates indexes and the write position. Not yet visible to readers until
+  // publish(). `timestamp_ms`: the batch's newest.
   void note_frame(std::uint64_t offset, std::uint64_t position, std::int64_t timestamp_ms,
                   std::size_t frame_bytes) noexcept {
     const std::int64_t max_ts =
@@ -382,15 +378,18 @@ class Segment {
     return entries.empty() ? -1 : entries.back().max_timestamp_ms;
   }
 
-  // Counts frames from `position` on that still parse (any offset, CRC checked), skipping one
-  // damaged frame whose size is plausible: what recovery reports as dropped records.
+  // Counts the records of the batches from `position` on whose sizes still chain (CRC not
+  // checked), skipping a damaged batch whose size is plausible: what recovery reports as
+  // dropped records. A best effort: the counts come from headers that may be damaged too.
   std::uint64_t count_frames_from(std::uint64_t position, std::uint64_t limit) const noexcept {
     limit = std::min<std::uint64_t>(limit, map_.size());
     std::uint64_t n = 0;
     while (position + kFrameHeaderSize <= limit) {
       const std::uint32_t size = read_u32(map_.data() + position);
       if (size < kFrameHeaderSize || size > limit - position) break;
-      ++n;  // a frame was (meant to be) here
+      FrameHeader h;
+      std::memcpy(&h, map_.data() + position, kFrameHeaderSize);
+      n += std::max<std::uint16_t>(h.count, 1);  // a batch was (meant to be) here
       position += align_frame(size);
     }
     return n;
@@ -408,7 +407,7 @@ class Segment {
   }
 
   std::size_t index_capacity() const noexcept {
-    const std::size_t min_frame = align_frame(kFrameHeaderSize);
+    const std::size_t min_frame = align_frame(kFrameHeaderSize + kMinRecordSize);
     return layout_.capacity_bytes / std::max(layout_.index_interval_bytes, min_frame) + 2;
   }
 
