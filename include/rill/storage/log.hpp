@@ -586,8 +586,14 @@ class Log final : private BackgroundTask {
     // Upper bound of the bytes the records take (see frame_size): exact sizes depend on the
     // timestamps, known only under the lock.
     BatchSizeBound bound;
-    for (const Record& r : records) {
-      const std::size_t size = frame_size(r);
+    // Each record's payload size, kept for encoding when the batch is small.
+    constexpr std::size_t kKept = 64;
+    std::uint64_t payloads[kKept];
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const Record& r = records[i];
+      const std::uint64_t payload = record_payload_size(r);
+      if (i < kKept) payloads[i] = payload;
+      const std::size_t size = frame_size_of_payload(payload);
       if (size == 0 || size > config_.max_record_bytes) [[unlikely]] {
         return fail(ErrorCode::kRecordTooLarge,
                     "record of " +
@@ -599,7 +605,7 @@ class Log final : private BackgroundTask {
         return fail(ErrorCode::kInvalidArgument,
                     "negative timestamp " + std::to_string(r.timestamp_ms));
       }
-      bound.add(r);
+      bound.add_frame_size(size);
     }
     const std::size_t total = bound.bytes();
     if (records.empty() && precondition == nullptr) {
@@ -628,7 +634,8 @@ class Log final : private BackgroundTask {
     for (std::size_t i = 0; i < records.size(); i += kMaxBatchRecords) {  // fits: checked above
       const auto part = records.subspan(i, std::min(kMaxBatchRecords, records.size() - i));
       const std::uint64_t pos = seg->write_position();
-      const EncodedBatch b = encode_batch(seg->write_ptr(), part, next_offset_, now);
+      const EncodedBatch b = encode_batch(seg->write_ptr(), part, next_offset_, now,
+                                          records.size() <= kKept ? payloads : nullptr);
       seg->note_frame(next_offset_, pos, b.max_timestamp_ms, align_frame(b.size));
       next_offset_ += part.size();
     }
@@ -652,8 +659,12 @@ class Log final : private BackgroundTask {
     lock.unlock();
 
     wake_waiters();
-    if (prefault_due) [[unlikely]]
+    // One wake per lag: while the worker has not run since the last one, another is useless
+    // (and a mutex and a condition variable on every append).
+    if (prefault_due && !prefault_wake_sent_.load(std::memory_order_relaxed) &&
+        !prefault_wake_sent_.exchange(true, std::memory_order_relaxed)) [[unlikely]] {
       background_->wake();
+    }
     if (retention_due) [[unlikely]]
       (void)enforce_retention();
     if (sync_now) RILL_TRY(flush());
@@ -822,6 +833,8 @@ class Log final : private BackgroundTask {
   }
 
   void prefault() {
+    // relaxed: a hint that lets the next lagging append wake us again.
+    prefault_wake_sent_.store(false, std::memory_order_relaxed);
     std::shared_ptr<Segment> seg;
     {
       std::lock_guard lock(segments_mu_);
@@ -854,7 +867,7 @@ class Log final : private BackgroundTask {
   RecoveryReport recovery_;
 
   // Appenders' state, guarded by append_mu_.
-  std::mutex append_mu_;
+  detail::Mutex append_mu_;
   std::shared_ptr<Segment> active_;
   std::uint64_t next_offset_ = 0;
   std::int64_t first_append_ms_ = -1;  // of the active segment's first record
@@ -885,6 +898,7 @@ class Log final : private BackgroundTask {
   // Background work (tick() runs on the Background's thread).
   Background* background_ = nullptr;
   std::atomic<bool> prefault_off_{false};
+  std::atomic<bool> prefault_wake_sent_{false};  // an append woke the worker to prefault
   std::atomic<std::int64_t> last_sync_ns_{
       std::chrono::steady_clock::now().time_since_epoch().count()};
   std::int64_t last_retention_ns_ = 0;  // background thread only

@@ -193,7 +193,8 @@ inline std::uint16_t read_u16(const std::byte* p) noexcept {
 // --- varints (LEB128, as protobuf and Kafka's record format) ---
 
 inline std::size_t varint_size(std::uint64_t v) noexcept {
-  return static_cast<std::size_t>((std::bit_width(v | 1) + 6) / 7);
+  // ceil(bits / 7) for bits in [1, 64], as a multiply and a shift: (9 * (bits - 1) + 73) / 64.
+  return static_cast<std::size_t>((9 * (std::bit_width(v | 1) - 1) + 73) >> 6);
 }
 inline std::uint64_t zigzag(std::int64_t v) noexcept {
   return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);

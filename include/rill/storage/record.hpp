@@ -141,37 +141,50 @@ class RecordView {
 
 // --- encoding ---
 
+// Bytes of an optional byte string with its length field (length + 1; 0 for null).
+inline std::uint64_t bytes_field_size(const std::optional<std::string_view>& v) noexcept {
+  return v ? varint_size(v->size() + 1) + v->size() : 1;
+}
+
 // Bytes of a record's key, value and headers with their length fields: everything after its
-// timestamp delta. 0 when a field does not fit its width (a key or value of 4 GiB or more,
-// more than 65535 headers, a header name over 64 KiB).
+// timestamp delta. Does not check the fields' widths (record_payload_size does).
+inline std::uint64_t record_payload_bytes(const Record& r) noexcept {
+  std::uint64_t n = bytes_field_size(r.key) + bytes_field_size(r.value) + 1;
+  if (!r.headers.empty()) [[unlikely]] {
+    n += varint_size(r.headers.size()) - 1;
+    for (const Header& h : r.headers) {
+      n += varint_size(h.name.size()) + h.name.size() + bytes_field_size(h.value);
+    }
+  }
+  return n;
+}
+
+// record_payload_bytes, or 0 when a field does not fit its width (a key or value of 4 GiB or
+// more, more than 65535 headers, a header name over 64 KiB).
 inline std::uint64_t record_payload_size(const Record& r) noexcept {
   if (r.key && r.key->size() >= kNullSize) return 0;
   if (r.value && r.value->size() >= kNullSize) return 0;
   if (r.headers.size() > 0xFFFFu) return 0;
-  std::uint64_t n = 0;
-  n += r.key ? varint_size(r.key->size() + 1) + r.key->size() : 1;
-  n += r.value ? varint_size(r.value->size() + 1) + r.value->size() : 1;
-  n += varint_size(r.headers.size());
   for (const Header& h : r.headers) {
     if (h.name.size() > 0xFFFFu) return 0;
     if (h.value && h.value->size() >= kNullSize) return 0;
-    n += varint_size(h.name.size()) + h.name.size();
-    n += h.value ? varint_size(h.value->size() + 1) + h.value->size() : 1;
   }
-  return n;
+  return record_payload_bytes(r);
 }
 
 // What a record counts for against a size limit: the bytes of a batch holding only it, its
 // timestamp delta taken at its widest (10 bytes). An upper bound of what it takes in any
 // batch (besides that batch's header). 0 when a field does not fit its width, or the result
 // would not fit 32 bits.
-inline std::size_t frame_size(const Record& r) noexcept {
-  const std::uint64_t payload = record_payload_size(r);
+inline std::size_t frame_size_of_payload(std::uint64_t payload) noexcept {
   if (payload == 0) return 0;
   const std::uint64_t body = 3 + kMaxVarintSize + payload;  // offset delta <= 65534: 3 bytes
   const std::uint64_t n = kFrameHeaderSize + varint_size(body) + body;
   if (n >= kNullSize) return 0;
   return static_cast<std::size_t>(n);
+}
+inline std::size_t frame_size(const Record& r) noexcept {
+  return frame_size_of_payload(record_payload_size(r));
 }
 
 // The most bytes the records of one append take in a segment, as batches with their headers
@@ -179,8 +192,9 @@ inline std::size_t frame_size(const Record& r) noexcept {
 // with add(); their frame_size()s must be non-zero.
 class BatchSizeBound {
  public:
-  void add(const Record& r) noexcept {
-    payload_ += frame_size(r) - kFrameHeaderSize;
+  void add(const Record& r) noexcept { add_frame_size(frame_size(r)); }
+  void add_frame_size(std::size_t frame_size) noexcept {
+    payload_ += frame_size - kFrameHeaderSize;
     ++records_;
   }
   std::size_t bytes() const noexcept {
@@ -193,31 +207,38 @@ class BatchSizeBound {
   std::size_t records_ = 0;
 };
 
+// Writes an optional byte string with its length field; returns the byte after it.
+inline std::byte* put_bytes_field(std::byte* p, const std::optional<std::string_view>& v) noexcept {
+  if (!v) {
+    *p = std::byte{0};
+    return p + 1;
+  }
+  p = put_varint(p, v->size() + 1);
+  if (!v->empty()) std::memcpy(p, v->data(), v->size());
+  return p + v->size();
+}
+
 // Writes one record at `p` and returns the byte after it.
-inline std::byte* encode_record(std::byte* p, const Record& r, std::uint64_t offset_delta,
-                                std::int64_t ts_delta) noexcept {
+// `payload` is record_payload_bytes(r).
+inline std::byte* encode_record(std::byte* p, const Record& r, std::uint64_t payload,
+                                std::uint64_t offset_delta, std::int64_t ts_delta) noexcept {
   const std::uint64_t ts = zigzag(ts_delta);
-  const std::uint64_t body = varint_size(offset_delta) + varint_size(ts) + record_payload_size(r);
+  const std::uint64_t body = varint_size(offset_delta) + varint_size(ts) + payload;
   p = put_varint(p, body);
   p = put_varint(p, offset_delta);
   p = put_varint(p, ts);
-  const auto put_bytes = [&p](const std::optional<std::string_view>& v) {
-    if (!v) {
-      *p++ = std::byte{0};
-      return;
-    }
-    p = put_varint(p, v->size() + 1);
-    if (!v->empty()) std::memcpy(p, v->data(), v->size());
-    p += v->size();
-  };
-  put_bytes(r.key);
-  put_bytes(r.value);
+  p = put_bytes_field(p, r.key);
+  p = put_bytes_field(p, r.value);
+  if (r.headers.empty()) [[likely]] {
+    *p = std::byte{0};
+    return p + 1;
+  }
   p = put_varint(p, r.headers.size());
   for (const Header& h : r.headers) {
     p = put_varint(p, h.name.size());
     if (!h.name.empty()) std::memcpy(p, h.name.data(), h.name.size());
     p += h.name.size();
-    put_bytes(h.value);
+    p = put_bytes_field(p, h.value);
   }
   return p;
 }
@@ -230,9 +251,11 @@ struct EncodedBatch {
 // Writes `records` (1 to 65535) as one batch at `dst`, whose bytes up to the end of the batch
 // and its padding must be zero (preallocated, unwritten). Record i gets offset base_offset + i
 // and its timestamp, or `now_ms` when it has none. The size field is stored last, with
-// release: a reader that sees it sees the whole batch.
+// release: a reader that sees it sees the whole batch. `payloads`, when not null, holds
+// record_payload_bytes() of each record (the caller computed them already).
 inline EncodedBatch encode_batch(std::byte* dst, std::span<const Record> records,
-                                 std::uint64_t base_offset, std::int64_t now_ms) noexcept {
+                                 std::uint64_t base_offset, std::int64_t now_ms,
+                                 const std::uint64_t* payloads = nullptr) noexcept {
   const auto stamp = [now_ms](const Record& r) {
     return r.timestamp_ms == kNoTimestamp ? now_ms : r.timestamp_ms;
   };
@@ -248,7 +271,9 @@ inline EncodedBatch encode_batch(std::byte* dst, std::span<const Record> records
   for (const Record& r : records) {
     const std::int64_t ts = stamp(r);
     h.max_timestamp_ms = std::max(h.max_timestamp_ms, ts);
-    p = encode_record(p, r, delta++, ts - h.base_timestamp_ms);
+    const std::uint64_t payload = payloads ? payloads[delta] : record_payload_bytes(r);
+    p = encode_record(p, r, payload, delta, ts - h.base_timestamp_ms);
+    ++delta;
   }
   const auto size = static_cast<std::size_t>(p - dst);
   std::memcpy(dst + 8, reinterpret_cast<const std::byte*>(&h) + 8, kFrameHeaderSize - 8);
