@@ -1097,6 +1097,12 @@ inline void Log::drop_segment(std::uint64_t base) {
         }
         pos += static_cast<std::uint64_t>(n);
       }
+      // The batches after the unreadable header are dropped records too (a best effort, as
+      // for a segment that is cut; tests/corruption_test.cpp saw 0 reported for them).
+      if (used > kFileHeaderSize) {
+        if (auto m = detail::Mapping::map_file(*f, pos, false))
+          recovery_.dropped_records += count_batch_records(m->data(), pos, kFileHeaderSize);
+      }
     }
     recovery_.dropped_bytes += used;
     // Bytes past the header were frames: their records are dropped from `base` on.

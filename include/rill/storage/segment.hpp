@@ -35,6 +35,24 @@ inline std::string segment_file_name(std::uint64_t base_offset, const char* suff
   return std::string(name) + suffix;
 }
 
+// Counts the records of the batches in bytes [position, limit) of a log file whose sizes still
+// chain (CRC not checked), skipping a damaged batch whose size is plausible: what recovery
+// reports as dropped records. A best effort: the counts come from headers that may be damaged
+// too.
+inline std::uint64_t count_batch_records(const std::byte* data, std::uint64_t limit,
+                                         std::uint64_t position) noexcept {
+  std::uint64_t n = 0;
+  while (position + kFrameHeaderSize <= limit) {
+    const std::uint32_t size = read_u32(data + position);
+    if (size < kFrameHeaderSize || size > limit - position) break;
+    FrameHeader h;
+    std::memcpy(&h, data + position, kFrameHeaderSize);
+    n += std::max<std::uint16_t>(h.count, 1);  // a batch was (meant to be) here
+    position += align_frame(size);
+  }
+  return n;
+}
+
 struct SegmentLayout {
   std::size_t capacity_bytes;        // bytes of the log file, header included
   std::size_t index_interval_bytes;  // log bytes between index entries
@@ -378,21 +396,10 @@ class Segment {
     return entries.empty() ? -1 : entries.back().max_timestamp_ms;
   }
 
-  // Counts the records of the batches from `position` on whose sizes still chain (CRC not
-  // checked), skipping a damaged batch whose size is plausible: what recovery reports as
-  // dropped records. A best effort: the counts come from headers that may be damaged too.
+  // Counts the records of the batches from `position` on whose sizes still chain (see
+  // count_batch_records): what recovery reports as dropped records.
   std::uint64_t count_frames_from(std::uint64_t position, std::uint64_t limit) const noexcept {
-    limit = std::min<std::uint64_t>(limit, map_.size());
-    std::uint64_t n = 0;
-    while (position + kFrameHeaderSize <= limit) {
-      const std::uint32_t size = read_u32(map_.data() + position);
-      if (size < kFrameHeaderSize || size > limit - position) break;
-      FrameHeader h;
-      std::memcpy(&h, map_.data() + position, kFrameHeaderSize);
-      n += std::max<std::uint16_t>(h.count, 1);  // a batch was (meant to be) here
-      position += align_frame(size);
-    }
-    return n;
+    return count_batch_records(map_.data(), std::min<std::uint64_t>(limit, map_.size()), position);
   }
 
  private:
