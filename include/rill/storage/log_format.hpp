@@ -210,14 +210,9 @@ inline std::byte* put_varint(std::byte* p, std::uint64_t v) noexcept {
   *p++ = static_cast<std::byte>(v);
   return p;
 }
-// Reads a varint at `p`, never at or past `end`; nullptr when it does not end before `end`
-// or is longer than 10 bytes.
-inline const std::byte* get_varint(const std::byte* p, const std::byte* end,
-                                   std::uint64_t* v) noexcept {
-  if (p < end && static_cast<std::uint8_t>(*p) < 0x80) {  // the common one-byte case
-    *v = static_cast<std::uint8_t>(*p);
-    return p + 1;
-  }
+// The general case of get_varint, out of line.
+[[gnu::noinline]] inline const std::byte* get_varint_slow(const std::byte* p, const std::byte* end,
+                                                          std::uint64_t* v) noexcept {
   std::uint64_t r = 0;
   for (unsigned shift = 0; p < end && shift < 70; shift += 7) {
     const auto b = static_cast<std::uint8_t>(*p++);
@@ -229,6 +224,17 @@ inline const std::byte* get_varint(const std::byte* p, const std::byte* end,
     }
   }
   return nullptr;
+}
+
+// Reads a varint at `p`, never at or past `end`; nullptr when it does not end before `end`
+// or is longer than 10 bytes. Inlined for the one-byte case (values below 128).
+[[gnu::always_inline]] inline const std::byte* get_varint(const std::byte* p, const std::byte* end,
+                                                          std::uint64_t* v) noexcept {
+  if (p < end && static_cast<std::uint8_t>(*p) < 0x80) [[likely]] {
+    *v = static_cast<std::uint8_t>(*p);
+    return p + 1;
+  }
+  return get_varint_slow(p, end, v);
 }
 
 }  // namespace rill::storage

@@ -300,9 +300,9 @@ enum class FrameStatus {
 // least have). Returns the byte after the record, or nullptr with `*reason` set when it is
 // malformed. Checks every length against `end`, so a damaged batch read without its CRC
 // checked still never yields a view outside it.
-inline const std::byte* decode_record(const std::byte* p, const std::byte* end,
-                                      const FrameHeader& h, std::uint64_t min_delta,
-                                      RecordView* out, const char** reason) noexcept {
+[[gnu::always_inline]] inline const std::byte* decode_record(
+    const std::byte* p, const std::byte* end, const FrameHeader& h, std::uint64_t min_delta,
+    RecordView* out, const char** reason) noexcept {
   std::uint64_t body = 0;
   std::uint64_t delta = 0;
   std::uint64_t ts = 0;
@@ -336,23 +336,26 @@ inline const std::byte* decode_record(const std::byte* p, const std::byte* end,
   }
   out->offset_ = static_cast<std::int64_t>(h.base_offset + delta);
   out->timestamp_ms_ = static_cast<std::int64_t>(stamp);
-  const auto get_bytes = [&](const char** data, std::uint32_t* size) {
-    std::uint64_t len = 0;
-    p = get_varint(p, rec_end, &len);
-    if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) return false;
-    if (len == 0) {
-      *size = kNullSize;
-      *data = nullptr;
-      return true;
-    }
-    *size = static_cast<std::uint32_t>(len - 1);
-    *data = reinterpret_cast<const char*>(p);
-    p += len - 1;
-    return true;
-  };
+  std::uint64_t len = 0;
+  p = get_varint(p, rec_end, &len);  // the key
+  if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) {
+    *reason = "bad record fields";
+    return nullptr;
+  }
+  out->key_ = reinterpret_cast<const char*>(p);
+  out->key_size_ = static_cast<std::uint32_t>(len - 1);  // kNullSize when len is 0
+  p += len == 0 ? 0 : len - 1;
+  p = get_varint(p, rec_end, &len);  // the value
+  if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) {
+    *reason = "bad record fields";
+    return nullptr;
+  }
+  out->value_ = reinterpret_cast<const char*>(p);
+  out->value_size_ = static_cast<std::uint32_t>(len - 1);
+  p += len == 0 ? 0 : len - 1;
   std::uint64_t header_count = 0;
-  if (!get_bytes(&out->key_, &out->key_size_) || !get_bytes(&out->value_, &out->value_size_) ||
-      (p = get_varint(p, rec_end, &header_count)) == nullptr || header_count > 0xFFFFu) {
+  p = get_varint(p, rec_end, &header_count);
+  if (p == nullptr || header_count > 0xFFFFu) {
     *reason = "bad record fields";
     return nullptr;
   }
@@ -360,18 +363,17 @@ inline const std::byte* decode_record(const std::byte* p, const std::byte* end,
   out->header_count_ = static_cast<std::uint32_t>(header_count);
   for (std::uint64_t i = 0; i < header_count; ++i) {
     std::uint64_t name_len = 0;
-    const char* value = nullptr;
-    std::uint32_t value_size = 0;
     p = get_varint(p, rec_end, &name_len);
     if (p == nullptr || name_len > static_cast<std::uint64_t>(rec_end - p)) {
       *reason = "bad header block";
       return nullptr;
     }
-    p += name_len;
-    if (!get_bytes(&value, &value_size)) {
+    p = get_varint(p + name_len, rec_end, &len);
+    if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) {
       *reason = "bad header block";
       return nullptr;
     }
+    p += len == 0 ? 0 : len - 1;
   }
   if (p != rec_end) {
     *reason = "record fields do not add up";
