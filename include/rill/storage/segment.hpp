@@ -11,9 +11,11 @@
 #pragma once
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -376,8 +378,12 @@ class Segment {
   }
 
   // One past the last non-zero byte of the log mapping in [from, to); `from` when all are zero.
+  // Skips what the file system reports as holes (lseek SEEK_DATA / SEEK_HOLE): a preallocated
+  // segment is mostly unwritten extents, which read as zeros, and reading them through the
+  // mapping would fault in (and zero) every page of the segment on each open.
   std::uint64_t nonzero_end(std::uint64_t from, std::uint64_t to) const noexcept {
     to = std::min<std::uint64_t>(to, map_.size());
+    to = std::min(to, data_end(from, to));
     const std::byte* p = map_.data();
     while (to > from && (to % 8) != 0 && p[to - 1] == std::byte{0}) --to;
     while (to >= from + 8 && (to % 8) == 0) {
@@ -388,6 +394,29 @@ class Segment {
     }
     while (to > from && p[to - 1] == std::byte{0}) --to;
     return std::max(to, from);
+  }
+
+  // The end of the last region in [from, to) that the file system holds as data (not a hole,
+  // not an unwritten extent without cached pages); `from` when there is none. `to` when the
+  // file system cannot tell (no SEEK_DATA, or an in-memory segment): everything may be data.
+  std::uint64_t data_end(std::uint64_t from, std::uint64_t to) const noexcept {
+#if defined(SEEK_DATA) && defined(SEEK_HOLE)
+    if (!file_.valid()) return to;
+    std::uint64_t end = from;
+    for (std::uint64_t at = from; at < to;) {
+      const off_t data = ::lseek(file_.fd(), static_cast<off_t>(at), SEEK_DATA);
+      if (data < 0) return errno == ENXIO ? end : to;  // ENXIO: no data past `at`
+      if (static_cast<std::uint64_t>(data) >= to) break;
+      const off_t hole = ::lseek(file_.fd(), data, SEEK_HOLE);
+      if (hole < 0) return to;
+      end = std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), to);
+      at = static_cast<std::uint64_t>(hole);
+    }
+    return std::max(end, from);
+#else
+    (void)from;
+    return to;
+#endif
   }
 
   // The running maximum timestamp recorded by the last time index entry, or -1.
