@@ -406,12 +406,16 @@ inline FrameCheck check_frame_header(const std::byte* frame, std::size_t room,
   const std::uint32_t size = load_frame_size(frame);
   if (size == 0) return c;
   c.status = FrameStatus::kCorrupt;
-  if (size < kFrameHeaderSize + kMinRecordSize || size > room) {
+  if (size < kFrameHeaderSize || size > room) {
     c.reason = "frame size out of bounds";
     return c;
   }
   std::memcpy(&c.header, frame, kFrameHeaderSize);
   const FrameHeader& h = c.header;
+  if ((h.count == 0) != (size == kFrameHeaderSize)) {  // records, at least 6 bytes each, or none
+    c.reason = "frame size out of bounds";
+    return c;
+  }
   if (h.magic != kBatchMagic || (h.attributes & ~kBatchCompacted) != 0) {
     c.reason = "bad frame magic";
     return c;
@@ -421,9 +425,10 @@ inline FrameCheck check_frame_header(const std::byte* frame, std::size_t room,
     return c;
   }
   const bool compacted = (h.attributes & kBatchCompacted) != 0;
-  if (h.count == 0 ||
-      (compacted ? h.base_offset < expected_offset
-                 : h.base_offset != expected_offset || h.last_offset_delta + 1u != h.count)) {
+  // An empty batch only after compaction: it keeps the offsets of records all dropped.
+  if (compacted ? h.base_offset < expected_offset
+                : h.count == 0 || h.base_offset != expected_offset ||
+                      h.last_offset_delta + 1u != h.count) {
     c.reason = "unexpected offset";
     return c;
   }
@@ -439,7 +444,7 @@ inline FrameCheck check_frame_header(const std::byte* frame, std::size_t room,
 }
 
 // check_frame_header, and then every record decoded: they must fill the batch exactly, with
-// the offsets and timestamps its header announces.
+// the offsets and timestamps its header announces (in a compacted batch, within them).
 inline FrameCheck check_frame(const std::byte* frame, std::size_t room,
                               std::uint64_t expected_offset, bool verify_crc) noexcept {
   FrameCheck c = check_frame_header(frame, room, expected_offset, verify_crc);
@@ -459,8 +464,11 @@ inline FrameCheck check_frame(const std::byte* frame, std::size_t room,
     next_delta = static_cast<std::uint64_t>(rv.offset()) - h.base_offset + 1;
     max_ts = std::max(max_ts, rv.timestamp_ms());
   }
-  if (p != end || next_delta != std::uint64_t{h.last_offset_delta} + 1 ||
-      max_ts != h.max_timestamp_ms) {
+  // A compacted batch may have lost its last records: it still spans its original offsets.
+  const bool compacted = (h.attributes & kBatchCompacted) != 0;
+  const std::uint64_t span = std::uint64_t{h.last_offset_delta} + 1;
+  if (p != end || (compacted ? next_delta > span : next_delta != span) ||
+      (h.count != 0 && max_ts != h.max_timestamp_ms)) {
     c.status = FrameStatus::kCorrupt;
     c.reason = "batch records do not match its header";
   }
