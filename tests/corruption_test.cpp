@@ -747,7 +747,7 @@ TEST_CASE("damaged or missing index files are rebuilt from the log", "[log][reco
       "bad header crc",
       "entries out of order",
       "misaligned entry",
-      "entry moved to another frame",
+      "entry moved to another batch",
       "entry past the log",
       "last entries cut",
   };
@@ -787,17 +787,17 @@ TEST_CASE("damaged or missing index files are rebuilt from the log", "[log][reco
             std::swap_ranges(b.begin() + kFileHeaderSize,
                              b.begin() + static_cast<std::ptrdiff_t>(kFileHeaderSize + entry),
                              b.begin() + static_cast<std::ptrdiff_t>(kFileHeaderSize + entry));
-          } else if (what == "misaligned entry" || what == "entry moved to another frame" ||
+          } else if (what == "misaligned entry" || what == "entry moved to another batch" ||
                      what == "entry past the log") {
             // The second entry's position (the last u32 of an entry): a few bytes on, or the
-            // next frame's position (both still between its neighbours), or beyond the end
+            // next batch's position (both still between its neighbours), or beyond the end
             // of the log file.
             const std::size_t at = kFileHeaderSize + 2 * entry - 4;
             std::uint32_t pos;
             std::memcpy(&pos, b.data() + at, 4);
             if (what == "misaligned entry") {
               pos += 4;
-            } else if (what == "entry moved to another frame") {
+            } else if (what == "entry moved to another batch") {
               std::uint32_t size;
               std::memcpy(&size, p.log_bytes(seg).data() + pos, 4);
               pos += static_cast<std::uint32_t>(align_frame(size));
@@ -1067,8 +1067,8 @@ TEST_CASE("a last segment whose header was never written is dropped",
 TEST_CASE("a sealed segment left at its preallocated size by a killed roll recovers",
           "[log][recovery][index]") {
   // A roll killed after the new segment's header but before seal() leaves the old segment's
-  // file at its preallocated size, zeros after its frames. Index entries must point at
-  // frames, not into those zeros: once sealed, the file is cut at its frames and a page past
+  // file at its preallocated size, zeros after its batches. Index entries must point at
+  // batches, not into those zeros: once sealed, the file is cut at its batches and a page past
   // them is gone (SIGBUS).
   const std::uint64_t seed = rill_test::test_seed();
   INFO("seed " << seed);
