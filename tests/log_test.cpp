@@ -739,3 +739,18 @@ TEST_CASE("a conditional append writes only when its precondition holds under th
   CHECK(at->offset == 1);
   CHECK(log.end_offset() == 2);
 }
+
+TEST_CASE("CoarseClock never leads the system clock and trails it by less than a tick", "[clock]") {
+  rill::CoarseClock coarse;
+  rill::SystemClock precise;
+  timespec res{};
+  REQUIRE(::clock_getres(CLOCK_REALTIME_COARSE, &res) == 0);
+  const std::int64_t tick_ms = res.tv_sec * 1000 + res.tv_nsec / 1'000'000 + 1;
+  for (int i = 0; i < 1000; ++i) {
+    const std::int64_t before = precise.now_ms();
+    const std::int64_t c = coarse.now_ms();
+    const std::int64_t after = precise.now_ms();
+    CHECK(c <= after);
+    CHECK(c >= before - tick_ms);
+  }
+}
