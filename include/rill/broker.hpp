@@ -13,7 +13,11 @@
 //
 // Thread-safety: thread-safe. Topic administration (create, delete, add partitions) serialises
 // on one mutex; producers and readers holding a topic handle never take it. A broker runs one
-// background thread for all its partitions (storage::Background).
+// background thread for all its partitions (storage::Background), unless
+// BrokerOptions::background_thread is false: then that work, and everything else that falls
+// due with time (group timeouts, retention by age), runs when run_due() is called, on the
+// caller's thread. rill::testing::TestBroker (rill/testing.hpp) calls it each time it moves
+// its ManualClock, so a test sees timeouts and retention fire at once and nothing races it.
 #pragma once
 
 #include <fcntl.h>
@@ -97,6 +101,16 @@ struct BrokerOptions {
   std::size_t prefault_bytes = 4u << 20;
   // Check every frame's CRC when reading (storage::LogConfig::verify_checksums).
   bool verify_checksums = true;
+  // false: no background thread at all. Prefaulting, interval syncs and retention by age run
+  // only in run_due() (and retention also after each roll, as always). For tests on a
+  // ManualClock, where a thread acting on its own would race the test.
+  bool background_thread = true;
+};
+
+// What Broker::run_due() did.
+struct DueWork {
+  std::size_t members_expired = 0;     // group members removed for missing their timeouts
+  std::uint32_t segments_deleted = 0;  // by retention, over every partition
 };
 
 // Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-], and not "." or "..". Anything
@@ -585,6 +599,41 @@ class Broker {
     return {};
   }
 
+  // Runs, now and on the calling thread, what falls due with the clock: removes group members
+  // whose session timeout or max poll interval has passed (ringing the other members, who
+  // take over their partitions at their next poll), applies retention to every partition,
+  // and, with background_thread off, runs one round of the background work. Returns what it
+  // did. Errors: a retention failure (kIoError); the rest still runs.
+  // Cost: one lock per group and per partition; deletes files when retention does.
+  Result<DueWork> run_due() {
+    DueWork done;
+    std::vector<std::shared_ptr<group::GroupCoordinator>> groups;
+    {
+      std::lock_guard lock(groups_mu_);
+      for (const auto& [id, c] : groups_) groups.push_back(c);
+    }
+    for (const auto& c : groups) done.members_expired += c->expire();
+    std::vector<std::shared_ptr<detail::TopicState>> topics;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [name, t] : topics_) topics.push_back(t);
+    }
+    Result<void> result;
+    for (const auto& t : topics) {
+      for (std::int32_t p = 0; p < t->partition_count(); ++p) {
+        auto r = t->partition(p)->enforce_retention();
+        if (r) {
+          done.segments_deleted += r->segments_deleted;
+        } else if (result) {
+          result = fail(std::move(r).error());
+        }
+      }
+    }
+    if (!options_.background_thread) background_->run_once();
+    if (!result) return fail(std::move(result).error());
+    return done;
+  }
+
   // Partitions whose recovery on open was not clean, for the application to log.
   const std::vector<PartitionRecovery>& recovery() const noexcept { return recovery_; }
 
@@ -605,6 +654,9 @@ class Broker {
   Broker(std::string dir, BrokerOptions options)
       : dir_(std::move(dir)), options_(std::move(options)) {
     clock_ = options_.clock ? options_.clock : SystemClock::instance();
+    background_ = options_.background_thread
+                      ? std::make_shared<storage::Background>()
+                      : std::make_shared<storage::Background>(storage::Background::kManual);
   }
 
   static Unexpected not_found(std::string_view name) {
@@ -753,8 +805,9 @@ class Broker {
   const std::string dir_;
   BrokerOptions options_;
   std::shared_ptr<Clock> clock_;
-  // One thread for every partition's background work (prefaulting, interval syncs, retention).
-  std::shared_ptr<storage::Background> background_ = std::make_shared<storage::Background>();
+  // One thread for every partition's background work (prefaulting, interval syncs, retention);
+  // a manual one (no thread, run by run_due()) when options_.background_thread is false.
+  std::shared_ptr<storage::Background> background_;
   detail::File lock_file_;
   std::vector<PartitionRecovery> recovery_;
   mutable std::mutex mu_;

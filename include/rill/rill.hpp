@@ -8,8 +8,10 @@
 //   serde.hpp, partitioner.hpp        Kafka's murmur2 partitioning
 //   rill/consumer.hpp,                Consumer<K,V> and consumer groups: coordinators,
 //   consumer_group.hpp, group/        assignors, committed offsets
+//   rill/event_sourcing.hpp, es/      event stores: optimistic concurrency, replay, snapshots
 //   rill/storage/                     the partition log (segments, indexes, recovery, retention)
 //   rill/detail/                      no public meaning: mmap, CRC-32C, futex
+// Tests include rill/testing.hpp besides (an in-memory broker on a manual clock, topic drivers).
 #pragma once
 
 #include "rill/broker.hpp"
@@ -17,6 +19,7 @@
 #include "rill/consumer.hpp"
 #include "rill/consumer_group.hpp"
 #include "rill/detail/crc32c.hpp"
+#include "rill/event_sourcing.hpp"
 #include "rill/group/assignor.hpp"
 #include "rill/group/coordinator.hpp"
 #include "rill/group/offset_store.hpp"

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -226,6 +227,14 @@ class GroupCoordinator {
     return store_->commit(group_id_, offsets);
   }
 
+  // Removes the members whose session timeout or max poll interval has passed on the clock,
+  // as every other call does first, and returns how many. Broker::run_due() calls it so that
+  // moving a ManualClock fires group timeouts at once, not at the next call of a member.
+  std::size_t expire() {
+    std::lock_guard lock(mu_);
+    return expire_locked();
+  }
+
   bool has_members() {
     std::lock_guard lock(mu_);
     expire_locked();
@@ -277,9 +286,9 @@ class GroupCoordinator {
     m.owned.clear();
   }
 
-  void expire_locked() {
+  std::size_t expire_locked() {
     const std::int64_t now = clock_->now_ms();
-    bool changed = false;
+    std::size_t removed = 0;
     for (auto it = members_.begin(); it != members_.end();) {
       const Member& m = it->second;
       const bool dead = now - m.last_heartbeat_ms > m.config.session_timeout_ms ||
@@ -288,12 +297,13 @@ class GroupCoordinator {
         release_all_locked(it->second, it->first);
         removed_.insert(it->first);
         it = members_.erase(it);
-        changed = true;
+        ++removed;
       } else {
         ++it;
       }
     }
-    if (changed) rebalance_locked();
+    if (removed != 0) rebalance_locked();
+    return removed;
   }
 
   void check_partition_counts_locked() {

@@ -7,6 +7,10 @@
 //
 // Thread-safety: thread-safe. detach() waits until the thread is not working on that task, so
 // a task may be destroyed right after.
+//
+// A manual Background (Background(Background::kManual)) starts no thread: its tasks run only
+// when the owner calls run_once(), on the caller's thread. A broker for tests uses one so that
+// nothing races the test (BrokerOptions::background_thread).
 #pragma once
 
 #include <algorithm>
@@ -29,10 +33,16 @@ class BackgroundTask {
 
 class Background {
  public:
+  struct Manual {};
+  static constexpr Manual kManual{};
+
   Background() : thread_([this] { run(); }) {}
+  // No thread; run_once() runs the tasks.
+  explicit Background(Manual) {}
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
   ~Background() {
+    if (!thread_.joinable()) return;  // manual: no thread
     {
       std::lock_guard lock(wake_mu_);
       stop_ = true;
@@ -56,7 +66,14 @@ class Background {
     tasks_.erase(std::remove(tasks_.begin(), tasks_.end(), task), tasks_.end());
   }
 
-  // Asks for a round soon: a short lock and a notify.
+  // Runs every attached task's tick() once, now, on the calling thread (for a manual
+  // Background; on one with a thread it is a round in addition to the thread's).
+  void run_once() {
+    std::lock_guard lock(tasks_mu_);
+    for (BackgroundTask* t : tasks_) t->tick();
+  }
+
+  // Asks for a round soon: a short lock and a notify (a manual Background only notes it).
   void wake() {
     {
       std::lock_guard lock(wake_mu_);
