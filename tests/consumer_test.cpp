@@ -689,7 +689,11 @@ TEST_CASE("wakeup from another thread breaks a blocking poll with kInterrupted",
   CAPTURE(in_memory);
   auto broker = open_backend(in_memory, dir);
   auto topic = take(StringTopic::create(*broker, "t", small_topic(1)));
-  StringConsumer c(*broker, config("g", OffsetReset::kLatest));
+  const bool busy = GENERATE(false, true);  // ConsumerConfig::busy_poll
+  CAPTURE(busy);
+  ConsumerConfig cfg = config("g", OffsetReset::kLatest);
+  cfg.busy_poll = busy;
+  StringConsumer c(*broker, cfg);
   SECTION("assigned") { require_ok(c.assign({{"t", 0}})); }
   SECTION("subscribed") { require_ok(c.subscribe({"t"})); }
   SECTION("nothing to read at all") {}
@@ -721,7 +725,11 @@ TEST_CASE("an append wakes a poll blocked on the consumer's partitions", "[consu
   auto broker = open_backend(in_memory, dir);
   auto topic = take(StringTopic::create(*broker, "t", small_topic(4)));
   StringProducer producer(*broker);
-  StringConsumer c(*broker, config("g", OffsetReset::kLatest));
+  const bool busy = GENERATE(false, true);  // ConsumerConfig::busy_poll: spins, never sleeps
+  CAPTURE(busy);
+  ConsumerConfig cfg = config("g", OffsetReset::kLatest);
+  cfg.busy_poll = busy;
+  StringConsumer c(*broker, cfg);
   SECTION("assigned") { require_ok(c.assign({{"t", 0}, {"t", 3}})); }
   SECTION("subscribed") {
     require_ok(c.subscribe({"t"}));
@@ -743,6 +751,8 @@ TEST_CASE("an append wakes a poll blocked on the consumer's partitions", "[consu
   CHECK(records[0].value == "late");
   CHECK(records[0].partition == 3);
   CHECK(took < std::chrono::seconds(5));  // woken, not timed out
+  // A busy poll sees the record by spinning, not at its once-a-second group round.
+  if (busy) CHECK(took < std::chrono::milliseconds(900));
 
   // With nothing arriving, poll waits out its timeout and returns nothing.
   const auto before = std::chrono::steady_clock::now();

@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
   const double bare_read = report.get(w2(o.value_bytes), "limit: bare mapped read");
   const double p99 = report.get(kW3, "rill Consumer::poll (blocking)", 1);
   const double futex_p99 = report.get(kW3, "limit: bare futex hand-off", 1);
-  const double busy_p50 = report.get(kW3, "rill busy-poll (poll(0) loop)", 0);
+  const double busy_p50 = report.get(kW3, "rill busy-poll (busy_poll)", 0);
   const double g1 = report.get(w4(1), "rill Consumer group");
   const double g2 = report.get(w4(2), "rill Consumer group");
   const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };

@@ -109,7 +109,8 @@ void produce_consume(const std::string& dir, Report& report, std::size_t value_b
               rate_of(n, value_bytes, seconds_since(t0)), "Producer::send_batch");
 
   // W2: a consumer assigned the partition, from the start, touching every value byte.
-  RillConsumer consumer(*broker, {.auto_offset_reset = rill::OffsetReset::kEarliest});
+  RillConsumer consumer(*broker,
+                        {.auto_offset_reset = rill::OffsetReset::kEarliest, .busy_poll = busy});
   if (!consumer.assign({{"one", 0}})) {
     return report.failed(w2(value_bytes), "rill", "assign failed");
   }
@@ -145,7 +146,8 @@ void latency(const Options& o, const std::string& dir, Report& report, bool busy
   auto broker = open_broker(dir + (busy ? "/w3.busy" : "/w3"));
   const RillTopic topic = make_topic(*broker, "lat", {.partitions = 1});
   RillProducer producer(*broker);
-  RillConsumer consumer(*broker, {.auto_offset_reset = rill::OffsetReset::kEarliest});
+  RillConsumer consumer(*broker,
+                        {.auto_offset_reset = rill::OffsetReset::kEarliest, .busy_poll = busy});
   if (!consumer.assign({{"lat", 0}})) return report.failed(kW3, "rill", "assign failed");
   bool ok = true;
   const Latency l = paced_latency(
@@ -156,7 +158,7 @@ void latency(const Options& o, const std::string& dir, Report& report, bool busy
         ok = producer.send(topic, Key(key, kKeyBytes), Value(value)) && ok;
       },
       [&](std::uint64_t n, const std::function<void(std::uint64_t)>& on_value) {
-        const auto timeout = std::chrono::milliseconds(busy ? 0 : 1000);
+        const auto timeout = std::chrono::milliseconds(1000);
         for (std::uint64_t got = 0; got < n;) {
           auto records = consumer.poll(timeout);
           if (!records) break;
@@ -167,7 +169,7 @@ void latency(const Options& o, const std::string& dir, Report& report, bool busy
   if (!ok || l.max_us == 0)
     return report.failed(kW3, busy ? "rill busy-poll" : "rill", "send or count failed");
   if (busy) {
-    report.latency(kW3, "rill busy-poll (poll(0) loop)", l, "a spinning consumer: a core");
+    report.latency(kW3, "rill busy-poll (busy_poll)", l, "ConsumerConfig::busy_poll: a core");
   } else {
     report.latency(kW3, "rill Consumer::poll (blocking)", l, "asleep in poll(1 s)", true);
   }

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "rill/broker.hpp"
+#include "rill/detail/futex.hpp"
 #include "rill/group/assignor.hpp"
 #include "rill/group/coordinator.hpp"
 #include "rill/result.hpp"
@@ -61,6 +62,11 @@ struct ConsumerConfig {
   std::int64_t session_timeout_ms = 45'000;     // session.timeout.ms
   std::int64_t max_poll_interval_ms = 300'000;  // max.poll.interval.ms
   std::string client_id{};
+  // poll() spins on its partitions' end offsets instead of sleeping until a record arrives:
+  // the lowest append-to-poll latency (no wake-up through the kernel), for the price of a CPU
+  // kept busy while it waits. Group work (heartbeats, rebalances) still runs at least once a
+  // second, and wakeup() still breaks the wait.
+  bool busy_poll = false;
 };
 
 // Rebalance callbacks (Kafka's ConsumerRebalanceListener); any may be empty.
@@ -187,7 +193,12 @@ class Consumer {
       const auto left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::nanoseconds::zero()) return out;
       // Wake at least once a second to keep the group's liveness checks moving.
-      bell_.wait(ticket, std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1)));
+      const auto wait = std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1));
+      if (config_.busy_poll) {
+        spin_until_ready(std::chrono::steady_clock::now() + wait);
+      } else {
+        bell_.wait(ticket, wait);
+      }
     }
   }
 
@@ -336,6 +347,20 @@ class Consumer {
     std::int64_t position = -1;  // -1: not yet initialised
     bool paused = false;
   };
+
+  // Busy polling: returns once an unpaused partition has a record at its position (or has no
+  // position yet), wakeup() was called, or `until` passed.
+  void spin_until_ready(std::chrono::steady_clock::time_point until) const {
+    for (;;) {
+      for (const auto& [tp, st] : owned_) {
+        if (!st.paused && (st.position < 0 || st.log->end_offset() > st.position)) return;
+      }
+      // acquire: pairs with the release store in wakeup().
+      if (wakeup_.load(std::memory_order_acquire)) return;
+      if (std::chrono::steady_clock::now() >= until) return;
+      detail::cpu_relax();
+    }
+  }
 
   Unexpected not_assigned(const TopicPartition& tp) const {
     return fail(ErrorCode::kInvalidArgument, tp.topic + "-" + std::to_string(tp.partition) +
@@ -520,9 +545,10 @@ class Consumer {
       if (!r) return out.empty() ? fail(std::move(r).error()) : Result<void>();
       if (batch.empty()) continue;
       const Topic<K, V>& topic = topics_.at(tp.topic);
+      out.records_.reserve(out.records_.size() + batch.size());
       for (const auto& raw : batch) {
-        auto rec = decode_record<K, V>(raw, topic.name(), tp.partition);
-        if (!rec) {
+        auto rec = decode_record_into<K, V>(raw, topic.name(), tp.partition, out.records_);
+        if (!rec) [[unlikely]] {
           // Keep the records before it (their views need the batch) and stop the partition
           // at the bad record, so it is neither skipped nor are those delivered twice
           // (tests/consumer_test.cpp, "a record that does not decode stops its partition
@@ -532,7 +558,6 @@ class Consumer {
           out.pins_.push_back(std::move(batch));
           return {};
         }
-        out.records_.push_back(std::move(*rec));
       }
       st.position = batch.next_offset();
       out.pins_.push_back(std::move(batch));

@@ -74,24 +74,37 @@ class ConsumerBatch {
 template <typename K, typename V>
 Result<ConsumerRecord<K, V>> decode_record(const storage::RecordView& raw, std::string_view topic,
                                            std::int32_t partition) {
+  const auto bad = [&](const char* what, const Error& e) {
+    return fail(ErrorCode::kCorruption, std::string(topic) + "-" + std::to_string(partition) +
+                                            " offset " + std::to_string(raw.offset()) + ": " +
+                                            what + ": " + e.message());
+  };
   std::optional<K> key;
   if (raw.has_key()) {
     auto k = serde::decode<K>(raw.key());
-    if (!k) {
-      return fail(ErrorCode::kCorruption, std::string(topic) + "-" + std::to_string(partition) +
-                                              " offset " + std::to_string(raw.offset()) +
-                                              ": key: " + k.error().message());
+    if (!k) [[unlikely]] {
+      return bad("key", k.error());
     }
     key.emplace(std::move(*k));
   }
   auto v = serde::decode<V>(raw.value());
-  if (!v) {
-    return fail(ErrorCode::kCorruption, std::string(topic) + "-" + std::to_string(partition) +
-                                            " offset " + std::to_string(raw.offset()) +
-                                            ": value: " + v.error().message());
+  if (!v) [[unlikely]] {
+    return bad("value", v.error());
   }
   return ConsumerRecord<K, V>{topic,          partition,     raw.offset(), raw.timestamp_ms(),
                               std::move(key), std::move(*v), raw.headers()};
+}
+
+// decode_record, appending to `out` (unchanged on error).
+template <typename K, typename V>
+Result<void> decode_record_into(const storage::RecordView& raw, std::string_view topic,
+                                std::int32_t partition, std::vector<ConsumerRecord<K, V>>& out) {
+  auto r = decode_record<K, V>(raw, topic, partition);
+  if (!r) [[unlikely]] {
+    return fail(std::move(r).error());
+  }
+  out.push_back(std::move(*r));
+  return {};
 }
 
 template <typename K, typename V>
@@ -166,10 +179,10 @@ class Topic {
       out.partition_ = partition;
     }
     RILL_TRY(log->read_into(offset, out.raw_, max_records));
+    out.records_.reserve(out.raw_.size());
     for (const auto& raw : out.raw_) {
-      auto r = decode_record<K, V>(raw, state_->name(), partition);
-      if (!r) return fail(std::move(r).error());
-      out.records_.push_back(std::move(*r));
+      auto r = decode_record_into<K, V>(raw, state_->name(), partition, out.records_);
+      if (!r) return r;
     }
     return {};
   }

@@ -286,6 +286,9 @@ class Log final : private BackgroundTask {
                          std::size_t max_bytes = SIZE_MAX) const {
     const std::int64_t continues = out.next_offset_;  // where the previous read ended
     out.records_.clear();
+    // One allocation for a fresh batch rather than a doubling series.
+    if (out.records_.capacity() == 0)
+      out.records_.reserve(std::min<std::size_t>(max_records, 1024));
     out.next_offset_ = offset;
     const std::int64_t end = end_offset();
     const std::int64_t start = start_offset();
