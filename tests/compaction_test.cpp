@@ -3,6 +3,7 @@
 // broker's cleanup policies.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -362,4 +363,71 @@ TEST_CASE("compaction on a closed log fails with kClosed; a bad config is refuse
   c = LogConfig{};
   c.min_cleanable_dirty_ratio = 1.5;
   rill_test::require_error(Log::open_in_memory(c), ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("a broker topic with cleanup_policy compact,delete compacts and keeps its config",
+          "[compaction][broker]") {
+  TempDir tmp;
+  auto clock = std::make_shared<ManualClock>(kNow);
+  rill::BrokerOptions opts;
+  opts.clock = clock;
+  opts.prefault_bytes = 0;
+  rill::TopicConfig tc;
+  tc.segment_bytes = 8192;
+  tc.max_record_bytes = 1024;
+  tc.cleanup_policy = rill::CleanupPolicy::kCompactDelete;
+  tc.delete_retention_ms = 5000;
+  tc.retention_bytes = 1 << 20;
+  {
+    auto broker = take(rill::Broker::open(tmp.sub("data"), opts));
+    take(broker->create_topic("plain", rill::TopicConfig{}));
+    rill_test::require_error(broker->compact("plain"), ErrorCode::kInvalidArgument);
+    rill_test::require_error(broker->compact("missing"), ErrorCode::kNotFound);
+    take(broker->create_topic("t", tc));
+    Log* log = take(broker->topic_state("t"))->partition(0);
+    CHECK(log->config().compact);
+    CHECK(log->config().delete_retention_ms == 5000);
+    CHECK(log->config().retention_bytes == 1 << 20);
+    const std::string v(100, 'v');
+    for (int i = 0; i < 500; ++i) REQUIRE(log->append({.key = std::to_string(i % 10), .value = v}));
+    const auto reports = take(broker->compact("t"));
+    REQUIRE(reports.size() == 1);
+    CHECK(reports[0].segments_rewritten > 0);
+
+    // A consumer reads across the gaps: only the records compaction kept, then the rest.
+    rill::ConsumerConfig cc;
+    cc.auto_offset_reset = rill::OffsetReset::kEarliest;
+    rill::Consumer<std::string, std::string> consumer(*broker, cc);
+    rill_test::require_ok(consumer.assign({{"t", 0}}));
+    std::vector<std::int64_t> seen;
+    for (int i = 0; i < 1000; ++i) {
+      auto records = take(consumer.poll(std::chrono::milliseconds(0)));
+      for (const auto& r : records) seen.push_back(r.offset);
+      if (!seen.empty() && seen.back() == 499) break;
+    }
+    REQUIRE(!seen.empty());
+    CHECK(seen.back() == 499);
+    CHECK(seen.size() < 500);
+    CHECK(std::is_sorted(seen.begin(), seen.end()));
+  }
+  // The config persisted; a topic.conf written before compaction existed (no
+  // delete_retention_ms line) still loads, with the default.
+  const std::string conf = tmp.sub("data/t/topic.conf");
+  auto text = rill_test::read_file(conf);
+  std::string s(text.begin(), text.end());
+  CHECK(s.find("cleanup_policy=compact,delete\n") != std::string::npos);
+  CHECK(s.find("delete_retention_ms=5000\n") != std::string::npos);
+  {
+    auto broker = take(rill::Broker::open(tmp.sub("data"), opts));
+    const auto d = take(broker->describe_topic("t"));
+    CHECK(d.config.cleanup_policy == rill::CleanupPolicy::kCompactDelete);
+    CHECK(d.config.delete_retention_ms == 5000);
+  }
+  s.erase(s.find("delete_retention_ms=5000\n"), std::strlen("delete_retention_ms=5000\n"));
+  rill_test::write_file(conf, std::vector<char>(s.begin(), s.end()));
+  {
+    auto broker = take(rill::Broker::open(tmp.sub("data"), opts));
+    const auto d = take(broker->describe_topic("t"));
+    CHECK(d.config.delete_retention_ms == rill::TopicConfig{}.delete_retention_ms);
+  }
 }
