@@ -18,6 +18,7 @@
 //
 // Files: "<base offset, 20 digits>.log", ".index", ".timeindex" per segment and a ".lock"
 // held with flock(2) while the log is open, so two writers can never share a directory.
+// Compaction (compact()) writes "<base>.log.cleaned" and renames it over a sealed segment.
 #pragma once
 
 #include <sys/file.h>
