@@ -47,10 +47,13 @@
 
 namespace rill {
 
-// What happens to old records. kDelete: retention by size and time deletes old segments.
-// kCompact: keep the latest record per key (compaction itself arrives with the compaction
-// work; until then a compacted topic keeps everything, and retention does not delete).
-enum class CleanupPolicy { kDelete, kCompact };
+// What happens to old records (Kafka's cleanup.policy). kDelete: retention by size and time
+// deletes old segments. kCompact: background compaction keeps the newest record of every key
+// (storage::Log::compact); retention does not delete. kCompactDelete ("compact,delete"): both.
+enum class CleanupPolicy { kDelete, kCompact, kCompactDelete };
+
+inline bool compacts(CleanupPolicy p) noexcept { return p != CleanupPolicy::kDelete; }
+inline bool deletes(CleanupPolicy p) noexcept { return p != CleanupPolicy::kCompact; }
 
 // Partitions of one topic at most: the typed layer keeps a fixed table of this many slots per
 // topic, so growing a topic never moves what concurrent producers are reading.
@@ -66,8 +69,11 @@ struct TopicConfig {
   // because an embedded log that silently drops week-old data is a nasty surprise.
   std::int64_t retention_ms = -1;
   CleanupPolicy cleanup_policy = CleanupPolicy::kDelete;  // cleanup.policy
-  storage::Durability durability{};                       // flush.messages / flush.ms
-  std::size_t max_record_bytes = 1u << 20;                // max.message.bytes
+  // delete.retention.ms: how long compaction keeps a key's newest tombstone after its
+  // timestamp (storage::LogConfig::delete_retention_ms).
+  std::int64_t delete_retention_ms = 24LL * 3600 * 1000;
+  storage::Durability durability{};         // flush.messages / flush.ms
+  std::size_t max_record_bytes = 1u << 20;  // max.message.bytes
   // The serde identities of the keys and values (set by Topic<K,V>; empty for raw bytes).
   std::string key_serde{};
   std::string value_serde{};
@@ -150,9 +156,10 @@ inline storage::LogConfig log_config(const TopicConfig& t, const BrokerOptions& 
   c.segment_bytes = t.segment_bytes;
   c.segment_ms = t.segment_ms;
   c.max_record_bytes = t.max_record_bytes;
-  const bool deletes = t.cleanup_policy == CleanupPolicy::kDelete;
-  c.retention_bytes = deletes ? t.retention_bytes : -1;
-  c.retention_ms = deletes ? t.retention_ms : -1;
+  c.retention_bytes = deletes(t.cleanup_policy) ? t.retention_bytes : -1;
+  c.retention_ms = deletes(t.cleanup_policy) ? t.retention_ms : -1;
+  c.compact = compacts(t.cleanup_policy);
+  c.delete_retention_ms = t.delete_retention_ms;
   c.durability = t.durability;
   c.verify_checksums = o.verify_checksums;
   c.prefault_bytes = o.prefault_bytes;
@@ -190,7 +197,20 @@ inline std::string durability_to_string(const storage::Durability& d) {
   return "os_cache";
 }
 
-// topic.conf: "# comment" lines and key=value lines; every key below must appear once.
+inline const char* cleanup_policy_name(CleanupPolicy p) noexcept {
+  switch (p) {
+    case CleanupPolicy::kCompact:
+      return "compact";
+    case CleanupPolicy::kCompactDelete:
+      return "compact,delete";
+    case CleanupPolicy::kDelete:
+      break;
+  }
+  return "delete";
+}
+
+// topic.conf: "# comment" lines and key=value lines; every key below must appear once, but
+// delete_retention_ms (added with compaction) may be missing: it then takes its default.
 inline std::string format_topic_config(const TopicConfig& t) {
   std::string out = "# rill topic configuration\nversion=1\n";
   auto line = [&](const char* k, const std::string& v) {
@@ -204,7 +224,8 @@ inline std::string format_topic_config(const TopicConfig& t) {
   line("segment_ms", std::to_string(t.segment_ms));
   line("retention_bytes", std::to_string(t.retention_bytes));
   line("retention_ms", std::to_string(t.retention_ms));
-  line("cleanup_policy", t.cleanup_policy == CleanupPolicy::kCompact ? "compact" : "delete");
+  line("cleanup_policy", cleanup_policy_name(t.cleanup_policy));
+  line("delete_retention_ms", std::to_string(t.delete_retention_ms));
   line("durability", durability_to_string(t.durability));
   line("max_record_bytes", std::to_string(t.max_record_bytes));
   line("key_serde", t.key_serde);
@@ -266,6 +287,8 @@ inline Result<TopicConfig> parse_topic_config(std::string_view text, const std::
     t.cleanup_policy = CleanupPolicy::kDelete;
   } else if (policy != nullptr && *policy == "compact") {
     t.cleanup_policy = CleanupPolicy::kCompact;
+  } else if (policy != nullptr && (*policy == "compact,delete" || *policy == "delete,compact")) {
+    t.cleanup_policy = CleanupPolicy::kCompactDelete;
   } else {
     return bad("cleanup_policy");
   }
@@ -292,12 +315,17 @@ inline Result<TopicConfig> parse_topic_config(std::string_view text, const std::
   if (vs == nullptr) return bad("value_serde");
   t.key_serde = *ks;
   t.value_serde = *vs;
-  if (kv.size() != 11) {
+  std::size_t keys = 11;
+  if (get("delete_retention_ms") != nullptr) {
+    if (!num("delete_retention_ms", t.delete_retention_ms)) return bad("delete_retention_ms");
+    ++keys;
+  }
+  if (kv.size() != keys) {
     for (const auto& [k, unused] : kv) {
       static constexpr std::string_view known[] = {
           "version",          "partitions",   "segment_bytes",  "segment_ms",
           "retention_bytes",  "retention_ms", "cleanup_policy", "durability",
-          "max_record_bytes", "key_serde",    "value_serde"};
+          "max_record_bytes", "key_serde",    "value_serde",    "delete_retention_ms"};
       if (std::find(std::begin(known), std::end(known), k) == std::end(known)) {
         return fail(ErrorCode::kCorruption, where + ": unknown key '" + k + "'");
       }
@@ -521,6 +549,28 @@ class Broker {
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
+  }
+
+  // Compacts every partition of `topic` now (storage::Log::compact), one after another, and
+  // returns a report per partition. Appends and reads go on meanwhile. Errors: kNotFound;
+  // kInvalidArgument when the topic's cleanup policy does not compact (its readers expect
+  // every record); a partition's error (the partitions before it stay compacted).
+  Result<std::vector<storage::CompactionReport>> compact(std::string_view topic) {
+    auto state = topic_state(topic);
+    if (!state) return fail(std::move(state).error());
+    if (!compacts((*state)->config().cleanup_policy)) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "topic '" + std::string(topic) + "' has cleanup_policy=" +
+                      detail::cleanup_policy_name((*state)->config().cleanup_policy) +
+                      "; compaction needs compact or compact,delete");
+    }
+    std::vector<storage::CompactionReport> reports;
+    for (std::int32_t p = 0; p < (*state)->partition_count(); ++p) {
+      auto r = (*state)->partition(p)->compact();
+      if (!r) return fail(std::move(r).error());
+      reports.push_back(*r);
+    }
+    return reports;
   }
 
   // Deletes a topic and its data. Handles on it see it as deleted (their sends fail with

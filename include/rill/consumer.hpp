@@ -543,7 +543,12 @@ class Consumer {
         r = st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
       }
       if (!r) return out.empty() ? fail(std::move(r).error()) : Result<void>();
-      if (batch.empty()) continue;
+      if (batch.empty()) {
+        // Compaction may have dropped every record from here to a segment's end: move past
+        // the gap (next_offset() is the requested offset when there was simply nothing new).
+        st.position = batch.next_offset();
+        continue;
+      }
       const Topic<K, V>& topic = topics_.at(tp.topic);
       out.records_.reserve(out.records_.size() + batch.size());
       for (const auto& raw : batch) {

@@ -4,7 +4,8 @@
 // Each commit appends one record: key = (group, topic, partition), value = the offset and the
 // committer's metadata; deleting a group appends tombstones (null values). On open the log is
 // replayed and the latest record per key wins, so a committed offset survives restarts. The
-// topic is marked for compaction, which keeps its size bounded once compaction runs.
+// topic's cleanup policy is compact: background compaction (storage::Log::compact) keeps it
+// about as large as the number of (group, partition) keys.
 //
 // Record layout (all integers big-endian, as Kafka's own offset records):
 //   key   = u16 group size, group, u16 topic size, topic, i32 partition

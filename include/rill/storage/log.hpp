@@ -18,6 +18,7 @@
 //
 // Files: "<base offset, 20 digits>.log", ".index", ".timeindex" per segment and a ".lock"
 // held with flock(2) while the log is open, so two writers can never share a directory.
+// Compaction (compact()) writes "<base>.log.cleaned" and renames it over a sealed segment.
 #pragma once
 
 #include <sys/file.h>
@@ -33,7 +34,9 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include "rill/clock.hpp"
@@ -41,6 +44,7 @@
 #include "rill/detail/mmap_file.hpp"
 #include "rill/result.hpp"
 #include "rill/storage/background.hpp"
+#include "rill/storage/compaction.hpp"
 #include "rill/storage/log_format.hpp"
 #include "rill/storage/notifier.hpp"
 #include "rill/storage/record.hpp"
@@ -92,8 +96,22 @@ struct LogConfig {
   // Where timestamps, roll age and retention age come from.
   std::shared_ptr<Clock> clock{};
   // The thread that runs this log's background work (prefaulting, interval syncs, retention
-  // by time); logs may share one. Null: the log starts its own when it has such work.
+  // by time, compaction); logs may share one. Null: the log starts its own when it has such
+  // work.
   std::shared_ptr<Background> background{};
+  // Compact in the background (Kafka: cleanup.policy=compact; with retention set,
+  // compact,delete). Log::compact() works whatever this says.
+  bool compact = false;
+  // How long compaction keeps a tombstone that is the newest record of its key, from the
+  // tombstone's timestamp, by the log's clock: consumers that read within this time see the
+  // delete. Kafka: delete.retention.ms (default one day).
+  std::int64_t delete_retention_ms = 24LL * 3600 * 1000;
+  // Background compaction runs when the sealed segments not yet compacted hold at least this
+  // share of all sealed bytes, or when a kept tombstone has expired. Kafka:
+  // min.cleanable.dirty.ratio.
+  double min_cleanable_dirty_ratio = 0.5;
+  // How often the background thread checks whether compaction is due.
+  std::int64_t compaction_check_ms = 1000;
 };
 
 // What recovery found on open. A crash of the appending process leaves at most a frame
@@ -478,11 +496,39 @@ class Log final : private BackgroundTask {
 
   // --- maintenance ---
 
+  // Compacts the log now (Kafka's log cleaner): keeps the newest record of every key, every
+  // record without a key, and a newest tombstone until it is older than delete_retention_ms
+  // (by its timestamp against the log's clock); drops the rest. Offsets never change: readers
+  // skip the dropped ones (a read from a dropped offset returns the next record kept, and a
+  // read may return an empty batch whose next_offset() is past the one asked for). Only
+  // sealed segments are rewritten, never the active one; the newest offset per key is taken
+  // over the whole log up to end_offset() when compaction starts (appends after that are not
+  // considered, and keep their older versions until the next run).
+  //
+  // Appends and reads go on meanwhile: a rewritten segment is swapped in under the segment
+  // table's lock, and a reader holding the old one keeps its mapping. Crash-safe at every
+  // point (docs/format.md, "Compaction"): "<base>.log.cleaned" is written and synced, then
+  // renamed over the segment; recovery deletes a leftover .cleaned file. Runs on demand and,
+  // with LogConfig::compact, in the background. Concurrent calls run one at a time.
+  //
+  // Errors, after which the log stays valid (segments already swapped stay compacted):
+  // kClosed; kCorruption when a batch fails its checks (that segment is left alone);
+  // kIoError / kNoSpace writing the compacted copy.
+  //
+  // Cost: reads every record once to find the newest offsets (a map of every distinct key,
+  // viewing the mapped keys), then, per sealed segment that drops something, builds its
+  // compacted copy in memory (up to a segment's size), writes and fsyncs it, fsyncs the
+  // directory, and rebuilds its indexes.
+  Result<CompactionReport> compact();
+
   // Deletes the oldest segments that retention_bytes / retention_ms no longer keep; never the
   // active segment. Runs after every roll and periodically on the background thread; call it
   // to apply retention now (after moving a ManualClock, say). Readers that hold a deleted
   // segment keep reading it: its mapping outlives its files.
   Result<RetentionReport> enforce_retention() {
+    // Compaction swaps files under the same lock: a segment deleted here is never renamed
+    // back into place, and one compacted there is deleted whole.
+    std::lock_guard files_lock(files_mu_);
     std::vector<std::shared_ptr<Segment>> doomed;
     RetentionReport report;
     {
@@ -579,6 +625,16 @@ class Log final : private BackgroundTask {
     }
     if (c.durability.mode == Durability::Mode::kInterval && c.durability.interval_ms <= 0) {
       return fail(ErrorCode::kInvalidArgument, "Durability::interval(ms) needs ms > 0");
+    }
+    if (c.delete_retention_ms < 0) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "delete_retention_ms must be >= 0, got " + std::to_string(c.delete_retention_ms));
+    }
+    if (!(c.min_cleanable_dirty_ratio >= 0.0 && c.min_cleanable_dirty_ratio <= 1.0)) {
+      return fail(ErrorCode::kInvalidArgument, "min_cleanable_dirty_ratio must be within [0, 1]");
+    }
+    if (c.compaction_check_ms <= 0) {
+      return fail(ErrorCode::kInvalidArgument, "compaction_check_ms must be > 0");
     }
     return {};
   }
@@ -792,7 +848,7 @@ class Log final : private BackgroundTask {
 
   bool needs_background() const noexcept {
     return config_.prefault_bytes != 0 || config_.durability.mode == Durability::Mode::kInterval ||
-           config_.retention_ms >= 0;
+           config_.retention_ms >= 0 || config_.compact;
   }
 
   void start_worker() {
@@ -833,7 +889,38 @@ class Log final : private BackgroundTask {
       (void)enforce_retention();
       last_retention_ns_ = now;
     }
+    if (config_.compact &&
+        now - last_compaction_check_ns_ >=
+            duration_cast<steady_clock::duration>(milliseconds(config_.compaction_check_ms))
+                .count()) {
+      last_compaction_check_ns_ = now;
+      if (compaction_due()) (void)compact();
+    }
   }
+
+  // Whether background compaction should run: a kept tombstone has expired, or the sealed
+  // segments compaction has not seen yet hold min_cleanable_dirty_ratio of the sealed bytes.
+  bool compaction_due() const {
+    // relaxed, both: hints written by compact(); a stale one delays or repeats a run.
+    const std::int64_t expiry = tombstone_expiry_ms_.load(std::memory_order_relaxed);
+    if (expiry >= 0 && clock_->now_ms() >= expiry) return true;
+    const std::uint64_t cleaned_to = cleaned_to_.load(std::memory_order_relaxed);
+    const auto segs = segments_snapshot();
+    std::uint64_t dirty = 0;
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i + 1 < segs.size(); ++i) {
+      const std::uint64_t bytes = segs[i]->size_bytes() - kFileHeaderSize;
+      total += bytes;
+      if (segs[i]->base_offset() >= cleaned_to) dirty += bytes;
+    }
+    return dirty > 0 && static_cast<double>(dirty) >=
+                            config_.min_cleanable_dirty_ratio * static_cast<double>(total);
+  }
+
+  // Replaces sealed segment `old` by the compacted copy `bytes` (file header included).
+  // Returns false, changing nothing, when retention deleted `old` meanwhile.
+  Result<bool> install_compacted(const std::shared_ptr<Segment>& old,
+                                 const std::vector<std::byte>& bytes);
 
   void prefault() {
     // relaxed: a hint that lets the next lagging append wake us again.
@@ -904,7 +991,15 @@ class Log final : private BackgroundTask {
   std::atomic<bool> prefault_wake_sent_{false};  // an append woke the worker to prefault
   std::atomic<std::int64_t> last_sync_ns_{
       std::chrono::steady_clock::now().time_since_epoch().count()};
-  std::int64_t last_retention_ns_ = 0;  // background thread only
+  std::int64_t last_retention_ns_ = 0;         // background thread only
+  std::int64_t last_compaction_check_ns_ = 0;  // background thread only
+
+  // Compaction. compact_mu_ runs one compaction at a time; files_mu_ is held while segment
+  // files are deleted (retention) or replaced (compaction), and taken before segments_mu_.
+  std::mutex compact_mu_;
+  std::mutex files_mu_;
+  std::atomic<std::uint64_t> cleaned_to_{0};           // sealed segments below were compacted
+  std::atomic<std::int64_t> tombstone_expiry_ms_{-1};  // first kept tombstone to expire
 };
 
 inline Result<void> Log::recover() {
@@ -925,6 +1020,11 @@ inline Result<void> Log::recover() {
       bases.push_back(base);
     } else if (ext == ".index" || ext == ".timeindex") {
       indexes.emplace_back(base, entry.path());
+    } else if (ext == ".log.cleaned") {
+      // A compaction that crashed before its rename: the segment it was replacing is whole.
+      std::error_code rm;
+      fs::remove(entry.path(), rm);
+      note("deleted unfinished compaction output " + entry.path().string());
     }
   }
   if (ec) return fail(ErrorCode::kIoError, "listing " + dir_ + ": " + ec.message());
@@ -1121,6 +1221,162 @@ inline void Log::drop_segment(std::uint64_t base) {
   }
   ++recovery_.segments_deleted;
   note("deleted segment " + path);
+}
+
+inline Result<CompactionReport> Log::compact() {
+  std::lock_guard compact_lock(compact_mu_);
+  if (closed_.load(std::memory_order_acquire)) return fail(ErrorCode::kClosed, "log is closed");
+  CompactionReport report;
+  // The table first, then the end: every segment of the snapshot but its last is sealed and
+  // ends at or below `end`. Records a roll moves out of the snapshot are simply not seen:
+  // newer records missed only make compaction keep more.
+  const std::vector<std::shared_ptr<Segment>> segs = segments_snapshot();
+  const auto end = static_cast<std::uint64_t>(end_offset());
+  report.end_offset = static_cast<std::int64_t>(end);
+  const std::int64_t now = clock_->now_ms();
+
+  // Key -> its newest offset below `end`. The keys view the mappings `segs` keeps alive.
+  std::unordered_map<std::string_view, std::uint64_t> newest;
+  for (const auto& seg : segs) {
+    RILL_TRY(for_each_stored_record(*seg, end, [&](const RecordView& r, const StoredRecord& s) {
+      if (const auto key = r.key()) newest.insert_or_assign(*key, s.offset);
+    }));
+  }
+  report.keys = newest.size();
+
+  std::int64_t expiry = -1;  // when the first tombstone kept now may go
+  enum class Verdict { kKeep, kSuperseded, kExpired };
+  const auto judge = [&](const RecordView& r, std::uint64_t offset) {
+    const auto key = r.key();
+    if (!key) return Verdict::kKeep;  // nothing can supersede a record without a key
+    const auto it = newest.find(*key);
+    if (it == newest.end() || it->second < offset) return Verdict::kKeep;  // after `end`
+    if (it->second > offset) return Verdict::kSuperseded;
+    if (!r.is_tombstone()) return Verdict::kKeep;
+    if (now - r.timestamp_ms() > config_.delete_retention_ms) return Verdict::kExpired;
+    const std::int64_t at = r.timestamp_ms() + config_.delete_retention_ms + 1;
+    expiry = expiry < 0 ? at : std::min(expiry, at);
+    return Verdict::kKeep;
+  };
+
+  for (std::size_t i = 0; i + 1 < segs.size(); ++i) {  // never the active segment
+    const Segment& seg = *segs[i];
+    ++report.segments_examined;
+    std::uint64_t records = 0;
+    std::uint64_t kept = 0;
+    std::uint64_t tombstones = 0;
+    RILL_TRY(
+        for_each_stored_record(seg, UINT64_MAX, [&](const RecordView& r, const StoredRecord& s) {
+          ++records;
+          if (judge(r, s.offset) == Verdict::kKeep) {
+            ++kept;
+          } else if (r.is_tombstone()) {
+            ++tombstones;
+          }
+        }));
+    const std::uint64_t bytes = seg.end_position() - kFileHeaderSize;
+    report.records_before += records;
+    report.bytes_before += bytes;
+    std::uint64_t bytes_after = bytes;
+    if (kept < records) {
+      CompactedSegmentBuilder builder(seg.base_offset(), seg.created_ms());
+      RILL_TRY(
+          for_each_stored_record(seg, UINT64_MAX, [&](const RecordView& r, const StoredRecord& s) {
+            if (judge(r, s.offset) == Verdict::kKeep) builder.add(s);
+          }));
+      const std::vector<std::byte>& out = builder.finish(seg.end_offset(), seg.max_timestamp_ms());
+      auto installed = install_compacted(segs[i], out);
+      if (!installed) return fail(std::move(installed).error());
+      if (*installed) {
+        ++report.segments_rewritten;
+        report.tombstones_dropped += tombstones;
+        bytes_after = out.size() - kFileHeaderSize;
+      } else {
+        kept = records;  // retention deleted it meanwhile
+      }
+    }
+    report.records_after += kept;
+    report.bytes_after += bytes_after;
+  }
+  // relaxed, both: hints for compaction_due() on the background thread.
+  cleaned_to_.store(segs.back()->base_offset(), std::memory_order_relaxed);
+  tombstone_expiry_ms_.store(expiry, std::memory_order_relaxed);
+  return report;
+}
+
+inline Result<bool> Log::install_compacted(const std::shared_ptr<Segment>& old,
+                                           const std::vector<std::byte>& bytes) {
+  const std::uint64_t base = old->base_offset();
+  std::shared_ptr<Segment> seg;
+  std::string cleaned;  // the file written, until it is renamed
+  const auto discard = [&cleaned] {
+    if (!cleaned.empty()) ::unlink(cleaned.c_str());
+  };
+  if (dir_.empty()) {
+    SegmentLayout lay = layout();
+    lay.capacity_bytes = bytes.size();
+    auto s = Segment::create(std::string(), base, old->created_ms(), lay);
+    if (!s) return fail(std::move(s).error());
+    seg = std::move(*s);
+    std::memcpy(seg->write_ptr(), bytes.data() + kFileHeaderSize, bytes.size() - kFileHeaderSize);
+  } else {
+    cleaned = old->log_path() + ".cleaned";
+    auto f = detail::File::open(cleaned, O_RDWR | O_CREAT | O_TRUNC);
+    if (!f) return fail(std::move(f).error());
+    auto written = f->pwrite_all(bytes.data(), bytes.size(), 0);
+    if (written) written = f->sync_data();  // the bytes are on disk before the rename is
+    if (!written) {
+      discard();
+      return fail(std::move(written).error());
+    }
+    auto s = Segment::open_file(dir_, base, layout(), false, cleaned);
+    if (!s) {
+      discard();
+      return fail(std::move(s).error());
+    }
+    seg = std::move(*s);
+  }
+  // Check the copy as recovery will: whole batches, CRCs, ending where the old one ended.
+  const ScanResult r = seg->scan(kFileHeaderSize, base, true, bytes.size());
+  if (r.damage != nullptr || r.end_offset != old->end_offset() || r.end_position != bytes.size()) {
+    discard();
+    return fail(ErrorCode::kCorruption,
+                "compaction built an invalid copy of segment " + std::to_string(base) + ": " +
+                    (r.damage ? r.damage : "it does not end where the segment ends"));
+  }
+
+  std::lock_guard files_lock(files_mu_);
+  {
+    std::lock_guard lock(segments_mu_);
+    if (std::find(segments_.begin(), segments_.end(), old) == segments_.end()) {
+      discard();  // retention deleted it: never bring it back
+      return false;
+    }
+  }
+  if (!dir_.empty()) {
+    // The rename is the commit point. The old indexes go first: an index of the old layout
+    // beside the new log could pass its checks and send reads past records (compacted batches
+    // may start after the offset an entry names). Without indexes, recovery rebuilds them.
+    ::unlink(old->index_path().c_str());
+    ::unlink(old->time_index_path().c_str());
+    if (::rename(cleaned.c_str(), old->log_path().c_str()) != 0) {
+      const int err = errno;
+      discard();
+      return detail::sys_error("rename", cleaned, err);
+    }
+    cleaned.clear();
+    // Durable before the new indexes exist: an index of the new layout never meets the old log.
+    RILL_TRY(detail::sync_directory(dir_));
+  }
+  RILL_TRY(seg->rebuild_indexes(r.end_position));
+  seg->restore(r, true);
+  seg->seal();
+  {
+    std::lock_guard lock(segments_mu_);
+    // Still there: retention waits for files_mu_.
+    *std::find(segments_.begin(), segments_.end(), old) = std::move(seg);
+  }
+  return true;
 }
 
 }  // namespace rill::storage

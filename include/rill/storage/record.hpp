@@ -6,6 +6,7 @@
 // segment pinned.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -284,6 +285,72 @@ inline EncodedBatch encode_batch(std::byte* dst, std::span<const Record> records
   std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(dst))
       .store(static_cast<std::uint32_t>(size), std::memory_order_release);
   return {size, h.max_timestamp_ms};
+}
+
+// A record as stored in a batch, for compaction to copy without re-encoding its key, value and
+// headers: its offset and timestamp, and the bytes of its record from the key's length field
+// to its end (key, value, headers), which do not depend on the batch around them.
+struct StoredRecord {
+  std::uint64_t offset = 0;
+  std::int64_t timestamp_ms = 0;
+  const std::byte* payload = nullptr;
+  std::size_t payload_bytes = 0;
+};
+
+// Bytes of `r` re-encoded in a batch with `base_offset` and `base_timestamp_ms`.
+inline std::size_t stored_record_size(const StoredRecord& r, std::uint64_t base_offset,
+                                      std::int64_t base_timestamp_ms) noexcept {
+  const std::uint64_t body = varint_size(r.offset - base_offset) +
+                             varint_size(zigzag(r.timestamp_ms - base_timestamp_ms)) +
+                             r.payload_bytes;
+  return varint_size(body) + body;
+}
+
+// Bytes encode_compacted_batch writes for `records` (padding excluded).
+inline std::size_t compacted_batch_size(std::span<const StoredRecord> records,
+                                        std::uint64_t base_offset) noexcept {
+  std::size_t n = kFrameHeaderSize;
+  const std::int64_t base_ts = records.empty() ? 0 : records[0].timestamp_ms;
+  for (const StoredRecord& r : records) n += stored_record_size(r, base_offset, base_ts);
+  return n;
+}
+
+// Writes a batch with the kBatchCompacted attribute at `dst` (zero up to the batch's padded
+// end, as encode_batch): `records` (0 to 65535, offsets increasing, each in [base_offset,
+// end_offset)) keep their offsets and timestamps; the batch spans the offsets [base_offset,
+// end_offset) whatever it holds, so offsets dropped before, between and after its records are
+// gaps readers skip (docs/format.md, "Record batches"). An empty batch takes `empty_ts_ms` as
+// its timestamps (>= 0). REQUIRES: end_offset - base_offset - 1 fits 32 bits.
+// Returns the size field. The buffer is private to compaction until it is renamed into place,
+// so the size needs no release store.
+inline std::size_t encode_compacted_batch(std::byte* dst, std::span<const StoredRecord> records,
+                                          std::uint64_t base_offset, std::uint64_t end_offset,
+                                          std::int64_t empty_ts_ms) noexcept {
+  FrameHeader h{};
+  h.base_offset = base_offset;
+  h.base_timestamp_ms = records.empty() ? empty_ts_ms : records[0].timestamp_ms;
+  h.max_timestamp_ms = h.base_timestamp_ms;
+  h.last_offset_delta = static_cast<std::uint32_t>(end_offset - base_offset - 1);
+  h.count = static_cast<std::uint16_t>(records.size());
+  h.attributes = kBatchCompacted;
+  h.magic = kBatchMagic;
+  std::byte* p = dst + kFrameHeaderSize;
+  for (const StoredRecord& r : records) {
+    h.max_timestamp_ms = std::max(h.max_timestamp_ms, r.timestamp_ms);
+    const std::uint64_t delta = r.offset - base_offset;
+    const std::uint64_t ts = zigzag(r.timestamp_ms - h.base_timestamp_ms);
+    p = put_varint(p, varint_size(delta) + varint_size(ts) + r.payload_bytes);
+    p = put_varint(p, delta);
+    p = put_varint(p, ts);
+    std::memcpy(p, r.payload, r.payload_bytes);
+    p += r.payload_bytes;
+  }
+  const auto size = static_cast<std::size_t>(p - dst);
+  h.size = static_cast<std::uint32_t>(size);
+  std::memcpy(dst, &h, kFrameHeaderSize);
+  h.crc = detail::crc32c_extend(0, dst + 8, size - 8);
+  std::memcpy(dst + 4, &h.crc, 4);
+  return size;
 }
 
 // --- decoding ---

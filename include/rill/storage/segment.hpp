@@ -95,12 +95,14 @@ class Segment {
 
   // Maps an existing log file for recovery; indexes are attached by attach_indexes().
   // `capacity_bytes` of 0 maps exactly the file (a sealed segment); otherwise the file is grown
-  // to at least that size first (the active segment).
+  // to at least that size first (the active segment). `file`, when not empty, is the file to
+  // map instead of log_path(): compaction opens "<base>.log.cleaned" before renaming it.
   static Result<std::shared_ptr<Segment>> open_file(const std::string& dir,
                                                     std::uint64_t base_offset,
-                                                    const SegmentLayout& layout, bool active) {
+                                                    const SegmentLayout& layout, bool active,
+                                                    const std::string& file = {}) {
     std::shared_ptr<Segment> s(new Segment(dir, base_offset, layout));
-    auto f = detail::File::open(s->log_path(), O_RDWR);
+    auto f = detail::File::open(file.empty() ? s->log_path() : file, O_RDWR);
     if (!f) return fail(std::move(f).error());
     auto size = f->size();
     if (!size) return fail(std::move(size).error());
