@@ -232,7 +232,21 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
     }
   }
 
+  // Retention has deleted segments in every partition: a slow (sanitizer) build may need
+  // longer than `seconds` for that, up to a minute more.
+  const auto retention_ran = [&] {
+    for (const auto* name : kTopics) {
+      for (const auto& p : rill_test::take(broker->describe_topic(name)).partitions) {
+        if (p.start_offset == 0) return false;
+      }
+    }
+    return true;
+  };
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const auto give_up = Clock::now() + std::chrono::seconds(60);
+  while (!retention_ran() && errors.load() == 0 && Clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   stop_producing = true;
   const auto drain_until = Clock::now() + std::chrono::seconds(60);
   while (!checker.all_consumed() && errors.load() == 0 && Clock::now() < drain_until) {
@@ -244,16 +258,14 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
   INFO("first error: " << first_error);
   REQUIRE(errors.load() == 0);
   INFO("produced " << checker.produced_count() << " records in " << seconds << " s");
-  CHECK(checker.produced_count() > 1000);
   checker.check();
-  // Retention ran: old segments are gone, behind the consumers.
+  CHECK(retention_ran());  // old segments are gone in every partition, behind the consumers
   std::int64_t deleted = 0;
   for (const auto* name : kTopics) {
     for (const auto& p : rill_test::take(broker->describe_topic(name)).partitions) {
       deleted += p.start_offset;
     }
   }
-  CHECK(deleted > 0);
   if (std::getenv("RILL_TEST_VERBOSE") != nullptr) {
     std::printf("soak: %d s, %lld records produced, %lld deleted by retention\n", seconds,
                 static_cast<long long>(checker.produced_count()), static_cast<long long>(deleted));
