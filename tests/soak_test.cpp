@@ -153,7 +153,7 @@ class Checker {
 TEST_CASE("soak: producers, groups with churn and retention lose nothing and repeat nothing",
           "[soak][group][retention]") {
   if (kCompactionPending) {
-    WARN("soak: compaction is not part of the soak yet (TODO(compaction), pending)");
+    WARN("soak: compaction is not part of the soak yet (TODO(compaction))");
   }
   const int seconds = soak_seconds();
   rill_test::TempDir tmp;
