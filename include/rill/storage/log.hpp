@@ -112,6 +112,10 @@ struct LogConfig {
   double min_cleanable_dirty_ratio = 0.5;
   // How often the background thread checks whether compaction is due.
   std::int64_t compaction_check_ms = 1000;
+  // Permissions of the files and directories the log creates, before the umask: owner-only
+  // by default, as the data is the application's.
+  mode_t file_mode = detail::kDefaultFileMode;
+  mode_t dir_mode = detail::kDefaultDirMode;
 };
 
 // What recovery found on open. A crash of the appending process leaves at most a frame
@@ -176,9 +180,7 @@ class Log final : private BackgroundTask {
   // from the file system; kCorruption when a file is not a rill segment at all.
   static Result<std::unique_ptr<Log>> open(const std::string& dir, LogConfig config = {}) {
     RILL_TRY(validate(config));
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return fail(ErrorCode::kIoError, "create_directories(" + dir + "): " + ec.message());
+    RILL_TRY(detail::create_directories(dir, config.dir_mode));
     std::unique_ptr<Log> log(new Log(dir, std::move(config)));
     RILL_TRY(log->lock_directory());
     RILL_TRY(log->recover());
@@ -730,7 +732,9 @@ class Log final : private BackgroundTask {
     return AppendInfo{static_cast<std::int64_t>(first), count, now};
   }
 
-  SegmentLayout layout() const { return {config_.segment_bytes, config_.index_interval_bytes}; }
+  SegmentLayout layout() const {
+    return {config_.segment_bytes, config_.index_interval_bytes, config_.file_mode};
+  }
 
   bool roll_due(const Segment& seg, std::int64_t now) const noexcept {
     return config_.segment_ms > 0 && first_append_ms_ >= 0 &&
@@ -794,7 +798,7 @@ class Log final : private BackgroundTask {
 
   Result<void> lock_directory() {
     const std::string path = dir_ + "/.lock";
-    auto f = detail::File::open(path, O_RDWR | O_CREAT);
+    auto f = detail::File::open(path, O_RDWR | O_CREAT, config_.file_mode);
     if (!f) return fail(std::move(f).error());
     if (::flock(f->fd(), LOCK_EX | LOCK_NB) != 0) {
       char holder[32] = {};
@@ -1321,7 +1325,7 @@ inline Result<bool> Log::install_compacted(const std::shared_ptr<Segment>& old,
     std::memcpy(seg->write_ptr(), bytes.data() + kFileHeaderSize, bytes.size() - kFileHeaderSize);
   } else {
     cleaned = old->log_path() + ".cleaned";
-    auto f = detail::File::open(cleaned, O_RDWR | O_CREAT | O_TRUNC);
+    auto f = detail::File::open(cleaned, O_RDWR | O_CREAT | O_TRUNC, config_.file_mode);
     if (!f) return fail(std::move(f).error());
     auto written = f->pwrite_all(bytes.data(), bytes.size(), 0);
     if (written) written = f->sync_data();  // the bytes are on disk before the rename is

@@ -56,8 +56,9 @@ inline std::uint64_t count_batch_records(const std::byte* data, std::uint64_t li
 }
 
 struct SegmentLayout {
-  std::size_t capacity_bytes;        // bytes of the log file, header included
-  std::size_t index_interval_bytes;  // log bytes between index entries
+  std::size_t capacity_bytes;                   // bytes of the log file, header included
+  std::size_t index_interval_bytes;             // log bytes between index entries
+  mode_t file_mode = detail::kDefaultFileMode;  // permissions of new files (before the umask)
 };
 
 // What a scan of a segment found: where its valid frames end, and what (if anything) lies
@@ -456,7 +457,7 @@ class Segment {
       if (!m) return fail(std::move(m).error());
       map_ = std::move(*m);
     } else {
-      auto f = detail::File::open(log_path(), O_RDWR | O_CREAT | O_EXCL);
+      auto f = detail::File::open(log_path(), O_RDWR | O_CREAT | O_EXCL, layout_.file_mode);
       if (!f) return fail(std::move(f).error());
       file_ = std::move(*f);
       RILL_TRY(file_.allocate(layout_.capacity_bytes));
@@ -480,9 +481,10 @@ class Segment {
     const std::string ti_path = dir_.empty() ? std::string() : time_index_path();
     offset_index_.reset();
     time_index_.reset();
-    auto oi = OffsetIndex::create(oi_path, base_offset_, now_ms, index_capacity());
+    auto oi =
+        OffsetIndex::create(oi_path, base_offset_, now_ms, index_capacity(), layout_.file_mode);
     if (!oi) return fail(std::move(oi).error());
-    auto ti = TimeIndex::create(ti_path, base_offset_, now_ms, index_capacity());
+    auto ti = TimeIndex::create(ti_path, base_offset_, now_ms, index_capacity(), layout_.file_mode);
     if (!ti) return fail(std::move(ti).error());
     offset_index_.emplace(std::move(*oi));
     time_index_.emplace(std::move(*ti));
