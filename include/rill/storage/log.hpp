@@ -63,6 +63,8 @@ struct Durability {
   static Durability every_append() { return {Mode::kEveryAppend, 0, 0}; }
 };
 
+struct RetentionReport;  // below
+
 struct LogConfig {
   // A segment file's size: it is preallocated to this and rolled when the next frame does
   // not fit. Kafka: segment.bytes.
@@ -94,6 +96,10 @@ struct LogConfig {
   // The thread that runs this log's background work (prefaulting, interval syncs, retention
   // by time); logs may share one. Null: the log starts its own when it has such work.
   std::shared_ptr<Background> background{};
+  // Called after retention deleted segments (not when it deleted none), with no lock of the
+  // log held, on the thread that ran retention (an appender, the background thread, or the
+  // caller of enforce_retention). Empty: nothing is called.
+  std::function<void(const RetentionReport&)> on_retention{};
 };
 
 // What recovery found on open. A crash of the appending process leaves at most a frame
@@ -121,6 +127,15 @@ struct RetentionReport {
   std::uint32_t segments_deleted = 0;
   std::uint64_t bytes_deleted = 0;
   std::int64_t start_offset = 0;  // the log's first offset afterwards
+};
+
+// Activity of one log since it was opened in this process (Log::counters()): what a stats
+// snapshot reports. Monotonic; each field is read on its own (no snapshot across fields).
+struct LogCounters {
+  std::uint64_t appended_records = 0;
+  std::uint64_t appended_bytes = 0;  // frame bytes, padding included
+  std::uint64_t appended_batches = 0;
+  std::uint64_t read_records = 0;  // records returned by read()/read_into()
 };
 
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
@@ -267,6 +282,15 @@ class Log final : private BackgroundTask {
     end_offset_.store(static_cast<std::int64_t>(next_offset_), std::memory_order_seq_cst);
     const auto count = static_cast<std::int64_t>(next_offset_ - first);
     unsynced_records_ += static_cast<std::uint64_t>(count);
+    // relaxed: statistics, written under append_mu_ (so a plain load + store, no locked
+    // instruction), read by counters() with no ordering against anything.
+    appended_records_.store(
+        appended_records_.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(count),
+        std::memory_order_relaxed);
+    appended_bytes_.store(appended_bytes_.load(std::memory_order_relaxed) + total,
+                          std::memory_order_relaxed);
+    appended_batches_.store(appended_batches_.load(std::memory_order_relaxed) + 1,
+                            std::memory_order_relaxed);
     const bool sync_now = config_.durability.mode == Durability::Mode::kEveryAppend ||
                           (config_.durability.mode == Durability::Mode::kEveryRecords &&
                            unsynced_records_ >= config_.durability.every_records);
@@ -415,6 +439,8 @@ class Log final : private BackgroundTask {
       ++at;
     }
     if (config_.verify_checksums && pos > verified) seg->mark_verified(first_pos, pos);
+    // relaxed: statistics only; one increment per read call, not per record.
+    read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
     out.next_offset_ = static_cast<std::int64_t>(at);
     out.next_position_ = pos;
     return {};
@@ -533,6 +559,7 @@ class Log final : private BackgroundTask {
     if (!doomed.empty() && !dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
       RILL_TRY(detail::sync_directory(dir_));
     }
+    if (!doomed.empty() && config_.on_retention) config_.on_retention(report);
     return report;
   }
 
@@ -546,6 +573,15 @@ class Log final : private BackgroundTask {
     detail::futex_wake_all(wake_seq_);
     std::lock_guard lock(notifiers_mu_);
     for (Notifier* n : notifiers_) n->notify();
+  }
+
+  // What this log has appended and served since it was opened; cheap (four relaxed loads).
+  LogCounters counters() const noexcept {
+    // relaxed: statistics; see append_batch and read_into.
+    return {appended_records_.load(std::memory_order_relaxed),
+            appended_bytes_.load(std::memory_order_relaxed),
+            appended_batches_.load(std::memory_order_relaxed),
+            read_records_.load(std::memory_order_relaxed)};
   }
 
   const RecoveryReport& recovery() const noexcept { return recovery_; }
@@ -821,6 +857,11 @@ class Log final : private BackgroundTask {
   std::vector<Notifier*> notifiers_;  // guarded by notifiers_mu_
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> durable_offset_{0};
+  // Statistics (counters()): the appenders' on their own line, the readers' on another.
+  alignas(64) std::atomic<std::uint64_t> appended_records_{0};
+  std::atomic<std::uint64_t> appended_bytes_{0};
+  std::atomic<std::uint64_t> appended_batches_{0};
+  alignas(64) mutable std::atomic<std::uint64_t> read_records_{0};
 
   // Background work (tick() runs on the Background's thread).
   Background* background_ = nullptr;
