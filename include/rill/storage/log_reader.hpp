@@ -324,7 +324,9 @@ class LogReader {
       info.new_records += tail.extend();
       if (tail.damage() != nullptr) break;
       // The writer creates the next segment, named by the tail's end offset, before it seals
-      // the tail; once that file exists every frame of the tail is complete.
+      // the tail; once that file exists every frame of the tail is complete. The writer never
+      // rolls an empty segment (and an empty tail's end names the tail itself).
+      if (tail.end_offset() == tail.base_offset()) break;
       const std::string next = dir_ + "/" + segment_file_name(tail.end_offset(), ".log");
       struct stat st;
       if (::stat(next.c_str(), &st) != 0) break;

@@ -1,0 +1,382 @@
+// Read-only access to a live directory (storage::LogReader, BrokerView), the inspection
+// functions behind `rill dump` / `rill verify`, stats snapshots and the broker's log sink.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "catch.hpp"
+#include "result_checks.hpp"
+#include "rill/broker_view.hpp"
+#include "rill/rill.hpp"
+#include "rill/stats.hpp"
+#include "rill/storage/log_reader.hpp"
+#include "test_util.hpp"
+
+using rill::ErrorCode;
+using rill::storage::LogConfig;
+using rill::storage::LogReader;
+using rill_test::require_error;
+using rill_test::require_ok;
+using rill_test::take;
+
+namespace {
+
+LogConfig small_segments() {
+  LogConfig c;
+  c.segment_bytes = 4096;
+  c.max_record_bytes = 1024;
+  c.prefault_bytes = 0;
+  return c;
+}
+
+std::string value_of(std::int64_t i) { return "value-" + std::to_string(i); }
+
+void append_n(rill::storage::Log& log, std::int64_t from, std::int64_t n) {
+  for (std::int64_t i = from; i < from + n; ++i) {
+    const std::string v = value_of(i);
+    take(log.append({.key = std::string_view("k"), .value = std::string_view(v)}));
+  }
+}
+
+// Every record in [from, to) read through `r`, checked against value_of.
+void check_all(LogReader& r, std::int64_t from, std::int64_t to) {
+  std::int64_t next = from;
+  while (next < to) {
+    auto batch = take(r.read(next, 100));
+    REQUIRE(!batch.empty());
+    for (const auto& rec : batch) {
+      REQUIRE(rec.offset() == next);
+      REQUIRE(rec.value() == std::optional<std::string_view>(value_of(next)));
+      ++next;
+    }
+  }
+}
+
+// Path -> (size, mtime ns, bytes) of every file under `dir`.
+std::map<std::string, std::vector<char>> snapshot(const std::string& dir) {
+  std::map<std::string, std::vector<char>> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    struct stat st;
+    ::stat(e.path().c_str(), &st);
+    auto bytes = rill_test::read_file(e.path().string());
+    const std::string stamp =
+        std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    bytes.insert(bytes.end(), stamp.begin(), stamp.end());
+    out[e.path().string()] = std::move(bytes);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a read-only reader follows a log another writer appends to, across rolls",
+          "[log_reader]") {
+  rill_test::TempDir dir;
+  auto log = take(rill::storage::Log::open(dir.path(), small_segments()));
+  append_n(*log, 0, 10);
+  auto reader = take(LogReader::open(dir.path()));
+  CHECK(reader->start_offset() == 0);
+  CHECK(reader->end_offset() == 10);
+  check_all(*reader, 0, 10);
+
+  append_n(*log, 10, 300);  // many 4 KiB segments
+  REQUIRE(log->segment_count() > 3);
+  CHECK(reader->end_offset() == 10);  // nothing new until refresh
+  auto info = take(reader->refresh());
+  CHECK(info.new_records == 300);
+  CHECK(info.new_segments == log->segment_count() - 1);
+  CHECK(reader->end_offset() == 310);
+  CHECK(reader->segment_count() == log->segment_count());
+  check_all(*reader, 0, 310);
+  CHECK(reader->size_bytes() == log->size_bytes());
+
+  // An offset past the end is out of range; the end itself reads empty.
+  require_error(reader->read(311, 1), ErrorCode::kOutOfRange);
+  CHECK(take(reader->read(310, 1)).empty());
+}
+
+TEST_CASE("a read-only reader takes no lock and writes nothing", "[log_reader]") {
+  rill_test::TempDir dir;
+  {
+    auto log = take(rill::storage::Log::open(dir.path(), small_segments()));
+    append_n(*log, 0, 100);
+  }
+  const auto before = snapshot(dir.path());
+  {
+    auto reader = take(LogReader::open(dir.path()));
+    check_all(*reader, 0, 100);
+    take(reader->refresh());
+    // A writer can open the directory while the reader has it open.
+    auto log = rill::storage::Log::open(dir.path(), small_segments());
+    REQUIRE(log.has_value());
+  }
+  // The writer's open above rewrote its own files (.lock, the active segment's indexes); open
+  // a reader again over a closed log and check that it alone changes nothing.
+  const auto settled = snapshot(dir.path());
+  {
+    auto reader = take(LogReader::open(dir.path()));
+    check_all(*reader, 0, 100);
+    (void)take(reader->refresh());
+    (void)rill::storage::verify_log(dir.path());
+  }
+  CHECK(snapshot(dir.path()) == settled);
+  CHECK(before.size() == settled.size());
+}
+
+TEST_CASE("a read-only reader never returns a frame whose size word is not stored yet",
+          "[log_reader]") {
+  rill_test::TempDir dir;
+  auto log = take(rill::storage::Log::open(dir.path(), small_segments()));
+  append_n(*log, 0, 3);
+  auto reader = take(LogReader::open(dir.path()));
+  REQUIRE(reader->end_offset() == 3);
+
+  // Write a whole fourth frame into the file behind the writer's back, all but its size word,
+  // as an appender in the middle of encode_frame would have it.
+  const std::uint64_t pos = log->segments().back()->end_position();
+  const std::string v = value_of(3);
+  const rill::storage::Record rec{.key = std::string_view("k"), .value = std::string_view(v)};
+  const std::size_t size = rill::storage::frame_size(rec);
+  std::vector<std::byte> frame(rill::storage::align_frame(size));
+  rill::storage::encode_frame(frame.data(), rec, size, 3, 1'700'000'000'000);
+  const std::string path = dir.path() + "/" + rill::storage::segment_file_name(0, ".log");
+  const int fd = ::open(path.c_str(), O_WRONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::pwrite(fd, frame.data() + 4, frame.size() - 4, static_cast<off_t>(pos + 4)) ==
+          static_cast<ssize_t>(frame.size() - 4));
+  CHECK(take(reader->refresh()).new_records == 0);
+  CHECK(reader->end_offset() == 3);
+
+  // The size word, stored last, publishes it.
+  REQUIRE(::pwrite(fd, frame.data(), 4, static_cast<off_t>(pos)) == 4);
+  ::close(fd);
+  CHECK(take(reader->refresh()).new_records == 1);
+  check_all(*reader, 0, 4);
+}
+
+TEST_CASE("a read-only reader survives retention deleting the segments it reads", "[log_reader]") {
+  rill_test::TempDir dir;
+  LogConfig c = small_segments();
+  c.retention_bytes = 3 * 4096;
+  auto log = take(rill::storage::Log::open(dir.path(), c));
+  append_n(*log, 0, 50);
+  rill::storage::LogReaderOptions o;
+  o.list_interval_ms = 0;  // list the directory on every refresh
+  auto reader = take(LogReader::open(dir.path(), o));
+  auto held = take(reader->read(0, 10));  // pins the first segment
+  append_n(*log, 50, 400);
+  REQUIRE(log->start_offset() > 0);
+  auto info = take(reader->refresh());
+  CHECK(info.deleted_segments > 0);
+  CHECK(reader->start_offset() == log->start_offset());
+  CHECK(reader->end_offset() == log->end_offset());
+  require_error(reader->read(0, 1), ErrorCode::kOutOfRange);
+  check_all(*reader, reader->start_offset(), reader->end_offset());
+  // Records read before the deletion stay readable: their mapping is pinned.
+  REQUIRE(held.size() == 10);
+  CHECK(held[9].value() == std::optional<std::string_view>(value_of(9)));
+}
+
+TEST_CASE("a read-only reader finds records by time and fails on a missing directory",
+          "[log_reader]") {
+  rill_test::TempDir dir;
+  auto log = take(rill::storage::Log::open(dir.path(), small_segments()));
+  for (std::int64_t i = 0; i < 100; ++i) {
+    const std::string v = value_of(i);
+    take(log->append({.value = std::string_view(v), .timestamp_ms = 1000 + i * 10}));
+  }
+  auto reader = take(LogReader::open(dir.path()));
+  CHECK(reader->offset_for_time(0) == std::optional<std::int64_t>(0));
+  CHECK(reader->offset_for_time(1505) == std::optional<std::int64_t>(51));
+  CHECK(reader->offset_for_time(999'999) == std::nullopt);
+  CHECK(reader->oldest_timestamp_ms() == 1000);
+  CHECK(reader->newest_timestamp_ms() == 1990);
+  require_error(LogReader::open(dir.sub("missing")), ErrorCode::kNotFound);
+}
+
+TEST_CASE("verify_log and dump_segment report a flipped bit; a clean log verifies",
+          "[log_reader][verify]") {
+  rill_test::TempDir dir;
+  {
+    auto log = take(rill::storage::Log::open(dir.path(), small_segments()));
+    append_n(*log, 0, 100);
+  }
+  auto clean = take(rill::storage::verify_log(dir.path()));
+  CHECK(clean.problems.empty());
+  CHECK(clean.records == 100);
+  CHECK(clean.segments > 1);
+
+  std::vector<std::uint64_t> positions;
+  auto d =
+      take(rill::storage::dump_segment(dir.path(), 0, [&](const rill::storage::DumpedFrame& f) {
+        positions.push_back(f.position);
+      }));
+  REQUIRE(positions.size() == d.records);
+  REQUIRE(positions.size() > 3);
+  CHECK(positions.front() == rill::storage::kFileHeaderSize);
+
+  // Flip a bit in the value of the third frame of the first (sealed) segment.
+  const std::string path = dir.path() + "/" + rill::storage::segment_file_name(0, ".log");
+  auto bytes = rill_test::read_file(path);
+  bytes[positions[2] + 45] ^= 0x10;
+  rill_test::write_file(path, bytes);
+  auto damaged = take(rill::storage::dump_segment(dir.path(), 0, {}));
+  CHECK(damaged.records == 2);
+  CHECK(damaged.end_position == positions[2]);
+  REQUIRE(damaged.damage != nullptr);
+  CHECK(std::string(damaged.damage) == "frame CRC mismatch");
+  auto check = take(rill::storage::verify_log(dir.path()));
+  REQUIRE(check.problems.size() == 1);
+  CHECK(check.problems[0].find("CRC mismatch") != std::string::npos);
+
+  // A damaged index is reported too.
+  bytes[positions[2] + 45] ^= 0x10;
+  rill_test::write_file(path, bytes);
+  const std::string index = dir.path() + "/" + rill::storage::segment_file_name(0, ".index");
+  auto ib = rill_test::read_file(index);
+  REQUIRE(ib.size() >= 72);
+  ib[68] = 8;  // the first entry's position: 64 -> a position that is not its frame
+  rill_test::write_file(index, ib);
+  check = take(rill::storage::verify_log(dir.path()));
+  REQUIRE(check.problems.size() == 1);
+  CHECK(check.problems[0].find(".index") != std::string::npos);
+}
+
+TEST_CASE("a broker view lists topics, reads partitions and committed offsets read-only",
+          "[broker_view]") {
+  rill_test::TempDir dir;
+  rill::BrokerOptions o;
+  o.prefault_bytes = 0;
+  auto broker = take(rill::Broker::open(dir.path(), o));
+  take(broker->create_topic("orders",
+                            {.partitions = 2, .segment_bytes = 1 << 16, .max_record_bytes = 1024}));
+  auto state = take(broker->topic_state("orders"));
+  take(state->partition(1)->append({.value = std::string_view("x")}));
+  rill::ConsumerGroup billing(*broker, "billing");
+  require_ok(billing.reset_offsets("orders", rill::OffsetResetSpec::earliest()));
+
+  auto view = take(rill::BrokerView::open(dir.path()));  // while the broker holds the lock
+  CHECK(view->list_topics() == std::vector<std::string>{"orders"});
+  auto d = take(view->describe_topic("orders"));
+  REQUIRE(d.partitions.size() == 2);
+  CHECK(d.partitions[1].end_offset == 1);
+  require_error(view->describe_topic("nope"), ErrorCode::kNotFound);
+  require_error(view->partition("orders", 2), ErrorCode::kOutOfRange);
+  auto lag = take(view->group_lag("billing"));
+  REQUIRE(lag.size() == 2);
+  CHECK(lag[1].committed == std::optional<std::int64_t>(0));
+  CHECK(lag[1].lag == 1);
+
+  // New topics, records and partitions show after refresh.
+  take(broker->create_topic("events",
+                            {.partitions = 1, .segment_bytes = 1 << 16, .max_record_bytes = 1024}));
+  take(state->partition(0)->append({.value = std::string_view("y")}));
+  take(broker->add_partitions("orders", 3));
+  require_ok(view->refresh_topics());
+  require_ok(view->refresh());
+  CHECK(view->list_topics() == std::vector<std::string>{"events", "orders"});
+  d = take(view->describe_topic("orders"));
+  REQUIRE(d.partitions.size() == 3);
+  CHECK(d.partitions[0].end_offset == 1);
+  auto stats = take(view->stats());
+  REQUIRE(stats.groups.size() == 1);
+  CHECK(stats.groups[0].total_lag == 2);
+
+  require_error(rill::BrokerView::open(dir.sub("missing")), ErrorCode::kNotFound);
+}
+
+TEST_CASE("stats count appends and reads per partition and lag per group", "[stats]") {
+  auto broker = take(rill::Broker::open_in_memory());
+  take(broker->create_topic("orders", {.partitions = 2}));
+  auto state = take(broker->topic_state("orders"));
+  rill::storage::Log& log = *state->partition(0);
+  std::vector<rill::storage::Record> batch(3,
+                                           rill::storage::Record{.value = std::string_view("v")});
+  take(log.append_batch(batch));
+  take(log.append({.value = std::string_view("w")}));
+  (void)take(log.read(0, 10));
+  rill::ConsumerGroup g(*broker, "g");
+  require_ok(g.reset_offsets("orders", rill::OffsetResetSpec::to_offset(0)));
+
+  auto s = take(rill::stats(*broker));
+  const rill::PartitionStats* p0 = nullptr;
+  for (const auto& p : s.partitions) {
+    if (p.topic == "orders" && p.partition == 0) p0 = &p;
+  }
+  REQUIRE(p0 != nullptr);
+  CHECK(p0->end_offset == 4);
+  CHECK(p0->counters.appended_records == 4);
+  CHECK(p0->counters.appended_batches == 2);
+  CHECK(p0->counters.appended_bytes == log.size_bytes());
+  CHECK(p0->counters.read_records == 4);
+  REQUIRE(s.groups.size() == 1);
+  CHECK(s.groups[0].group_id == "g");
+  CHECK(s.groups[0].total_lag == 4);
+  CHECK(s.groups[0].members == 0);
+}
+
+TEST_CASE("the log sink hears recovery, retention and rebalances, outside rill's locks",
+          "[stats][sink]") {
+  rill_test::TempDir dir;
+  rill::BrokerOptions o;
+  o.prefault_bytes = 0;
+  {
+    auto broker = take(rill::Broker::open(dir.path(), o));  // no sink: silent
+    rill::TopicConfig c;
+    c.partitions = 1;
+    c.segment_bytes = 4096;
+    c.max_record_bytes = 1024;
+    c.retention_bytes = 4096;
+    take(broker->create_topic("orders", c));
+  }
+  // A torn tail for recovery to cut: garbage after the last frame of the active segment.
+  const std::string seg = dir.path() + "/orders/0/" + rill::storage::segment_file_name(0, ".log");
+  auto bytes = rill_test::read_file(seg);
+  bytes[200] = 0x5a;
+  rill_test::write_file(seg, bytes);
+
+  std::mutex mu;
+  std::vector<rill::LogEvent> events;
+  rill::Broker* self = nullptr;
+  o.log_sink = [&](const rill::LogEvent& e) {
+    if (self != nullptr) (void)self->list_topics();  // calling back in must not deadlock
+    std::lock_guard lock(mu);
+    events.push_back(e);
+  };
+  auto broker = take(rill::Broker::open(dir.path(), o));
+  self = broker.get();
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].kind == rill::LogEvent::Kind::kRecovery);
+  CHECK(events[0].topic == "orders");
+  CHECK(events[0].bytes > 0);
+
+  auto state = take(broker->topic_state("orders"));
+  const std::string v(200, 'v');
+  for (int i = 0; i < 100; ++i) take(state->partition(0)->append({.value = std::string_view(v)}));
+  {
+    std::lock_guard lock(mu);
+    bool retention = false;
+    for (const auto& e : events)
+      retention = retention || e.kind == rill::LogEvent::Kind::kRetention;
+    CHECK(retention);
+  }
+
+  rill::Consumer<std::string, std::string> consumer(*broker, {.group_id = "g"});
+  require_ok(consumer.subscribe({"orders"}));
+  (void)take(consumer.poll(std::chrono::milliseconds(0)));
+  std::lock_guard lock(mu);
+  bool rebalance = false;
+  for (const auto& e : events) {
+    rebalance = rebalance || (e.kind == rill::LogEvent::Kind::kRebalance &&
+                              e.message.find("'g'") != std::string::npos);
+  }
+  CHECK(rebalance);
+}
