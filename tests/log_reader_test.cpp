@@ -236,6 +236,11 @@ TEST_CASE("verify_log and dump_segment report a flipped bit; a clean log verifie
   auto check = take(rill::storage::verify_log(dir.path()));
   REQUIRE(check.problems.size() == 1);
   CHECK(check.problems[0].find("CRC mismatch") != std::string::npos);
+  // A reader opens the damaged log, returns the records before the damage, and reports it.
+  auto reader = take(LogReader::open(dir.path()));
+  CHECK(take(reader->read(0, 100)).size() == 2);
+  require_error(reader->read(2, 1), ErrorCode::kCorruption);
+  CHECK(take(reader->read(static_cast<std::int64_t>(d.end_offset), 1)).size() == 1);
 
   // A damaged index is reported too.
   bytes[positions[2] + 45] ^= 0x10;

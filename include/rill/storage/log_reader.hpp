@@ -308,9 +308,8 @@ class LogReader {
   }
 
   // Picks up records appended since the last call, segments rolled, and (every
-  // list_interval_ms) segments deleted by retention. Errors: kCorruption when the last
-  // segment's records end before the next segment begins (the log is damaged there; records
-  // before stay readable); kIoError.
+  // list_interval_ms) segments deleted by retention. Errors: kCorruption for a sealed segment
+  // whose header is bad; kIoError. (Damaged frames are reported by read(), where they are.)
   Result<RefreshInfo> refresh() {
     RefreshInfo info;
     const auto now = std::chrono::steady_clock::now();
@@ -438,8 +437,7 @@ class LogReader {
 
   // Maps the segment at `base` and makes it the last one. Returns false when it is not ready:
   // the newest file with no valid header yet (a roll in progress), or a file deleted since it
-  // was listed. The previous tail, finished, must end at `base` unless retention deleted its
-  // file (the reader fell behind; start_offset() then jumps).
+  // was listed.
   Result<bool> append_segment(std::uint64_t base, bool newest, RefreshInfo& info) {
     auto seg = ReadOnlySegment::open(dir_, base);
     if (!seg) {
@@ -447,17 +445,10 @@ class LogReader {
       if (code == ErrorCode::kNotFound || (newest && code == ErrorCode::kCorruption)) return false;
       return fail(std::move(seg).error());
     }
-    if (!segments_.empty()) {
-      ReadOnlySegment& tail = *segments_.back();
-      tail.finish();
-      struct stat st;
-      if (tail.end_offset() != base && ::stat(tail.path().c_str(), &st) == 0) {
-        return fail(ErrorCode::kCorruption,
-                    tail.path() + ": records end at offset " + std::to_string(tail.end_offset()) +
-                        (tail.damage() ? std::string(" (") + tail.damage() + ")" : std::string()) +
-                        " but the next segment starts at " + std::to_string(base));
-      }
-    }
+    // Every frame of the previous tail is complete now: scan it to its end. Should it stop
+    // short of `base` (damage), read() reports kCorruption there; the records before it and
+    // the segments after it stay readable.
+    if (!segments_.empty()) segments_.back()->finish();
     info.new_records += (*seg)->extend();
     segments_.push_back(std::move(*seg));
     ++info.new_segments;
