@@ -19,6 +19,8 @@ using rill::ManualClock;
 using rill::storage::AppendInfo;
 using rill::storage::Durability;
 using rill::storage::Header;
+using rill::storage::kFileHeaderSize;
+using rill::storage::kFrameHeaderSize;
 using rill::storage::Log;
 using rill::storage::LogConfig;
 using rill::storage::Record;
@@ -159,32 +161,42 @@ TEST_CASE("a batch append gives consecutive offsets in one segment", "[log]") {
   auto log = open_log(dir.path(), small_segments());
   append_value(*log, 0);
   std::vector<std::string> values;
-  for (int i = 1; i <= 60; ++i) values.push_back(value_for(i));  // ~9 KB: more than a segment
+  for (int i = 1; i <= 80; ++i) values.push_back(value_for(i));  // more than a segment holds
   std::vector<Record> records;
   for (const auto& v : values) records.push_back({.key = std::string_view("key"), .value = v});
+  // A batch is sized by its records' frame_size (an upper bound, see record.hpp) less the
+  // batch header each counts, plus one header and padding: the most of these records that
+  // fit an empty 8 KiB segment.
+  const std::size_t per_record = rill::storage::frame_size(records[0]) - kFrameHeaderSize;
+  const std::size_t room =
+      8192 - kFileHeaderSize - rill::storage::align_frame(kFrameHeaderSize + 7);
+  const std::size_t fit = room / per_record;
 
   SECTION("a batch larger than a segment is refused whole") {
+    REQUIRE(records.size() > fit);
     auto info = log->append_batch(records);
     REQUIRE(!info.has_value());
     CHECK(info.error().code() == ErrorCode::kRecordTooLarge);
     CHECK(log->end_offset() == 1);
   }
   SECTION("a batch that does not fit the active segment rolls it first") {
-    records.resize(56);  // 56 frames of 144 bytes: fit a fresh 8 KiB segment, not the rest
+    records.resize(fit);  // fits a fresh segment, not the rest of one holding a record
+    REQUIRE(fit * per_record > room - log->segments().back()->end_position() + kFileHeaderSize);
+    const auto n = static_cast<std::int64_t>(fit);
     for (int round = 0; round < 3; ++round) {
       const auto before = log->segment_count();
       auto info = log->append_batch(records);
       REQUIRE(info.has_value());
-      CHECK(info->offset == 1 + round * 56);
-      CHECK(info->count == 56);
+      CHECK(info->offset == 1 + round * n);
+      CHECK(info->count == n);
       CHECK(log->segment_count() == before + 1);
       CHECK(log->segments().back()->base_offset() == static_cast<std::uint64_t>(info->offset));
       for (std::size_t i = 0; i < records.size(); ++i) {  // next round's values
-        values[i] = value_for(info->offset + 56 + static_cast<std::int64_t>(i));
+        values[i] = value_for(info->offset + n + static_cast<std::int64_t>(i));
         records[i].value = values[i];
       }
     }
-    CHECK(log->end_offset() == 1 + 3 * 56);
+    CHECK(log->end_offset() == 1 + 3 * n);
     check_all(*log, 0);
   }
 }
@@ -235,7 +247,7 @@ TEST_CASE("every offset is readable after several segment rolls", "[log]") {
     auto c = log->read(0, 1000, 300);
     REQUIRE(c.has_value());
     std::size_t bytes = 0;
-    for (const auto& r : *c) bytes += r.frame_bytes();
+    for (const auto& r : *c) bytes += r.stored_bytes();
     CHECK(bytes <= 300);
     CHECK(c->size() > 1);
   }
@@ -494,8 +506,12 @@ TEST_CASE("a record over max_record_bytes is refused and changes nothing", "[log
   cfg.max_record_bytes = 1000;
   auto log = open_log(dir.path(), cfg);
   append_value(*log, 0);
-  const std::string fits(1000 - 40 - 3, 'a');  // frame = 40 + key "key" + value
-  const std::string too_big(1000 - 40 - 2, 'a');
+  // A record counts as the batch of it alone with its timestamp at its widest (frame_size):
+  // 40 (batch header) + 2 (length) + 1 (offset delta, counted as 3) + 10 (timestamp) + 4 (key)
+  // + 2 (value length) + value + 1 (header count) = 62 + value bytes.
+  const std::string fits(1000 - 62, 'a');
+  const std::string too_big(1000 - 61, 'a');
+  CHECK(rill::storage::frame_size({.key = std::string_view("key"), .value = fits}) == 1000);
   auto bad = log->append({.key = std::string_view("key"), .value = too_big});
   REQUIRE(!bad.has_value());
   CHECK(bad.error().code() == ErrorCode::kRecordTooLarge);
@@ -722,4 +738,19 @@ TEST_CASE("a conditional append writes only when its precondition holds under th
   REQUIRE(at.has_value());
   CHECK(at->offset == 1);
   CHECK(log.end_offset() == 2);
+}
+
+TEST_CASE("CoarseClock never leads the system clock and trails it by less than a tick", "[clock]") {
+  rill::CoarseClock coarse;
+  rill::SystemClock precise;
+  timespec res{};
+  REQUIRE(::clock_getres(CLOCK_REALTIME_COARSE, &res) == 0);
+  const std::int64_t tick_ms = res.tv_sec * 1000 + res.tv_nsec / 1'000'000 + 1;
+  for (int i = 0; i < 1000; ++i) {
+    const std::int64_t before = precise.now_ms();
+    const std::int64_t c = coarse.now_ms();
+    const std::int64_t after = precise.now_ms();
+    CHECK(c <= after);
+    CHECK(c >= before - tick_ms);
+  }
 }

@@ -215,10 +215,13 @@ TEST_CASE("keyless records stick to a partition for a batch's worth of bytes, th
   CAPTURE(in_memory);
   auto broker = open_backend(in_memory, dir);
   auto topic = take(StringTopic::create(*broker, "clicks", small_topic(4)));
-  // Each record is a 100-byte frame (40-byte header, 60-byte value, no key): 10 per batch.
-  StringProducer producer(*broker,
-                          {.keyless = KeylessStrategy::kSticky, .sticky_batch_bytes = 1000});
+  // The producer measures a record by storage::frame_size (its bytes alone in a batch, at
+  // most): ten of these records make a sticky batch.
   const std::string value(60, 'v');
+  const std::size_t record_bytes =
+      rill::storage::frame_size({.key = std::nullopt, .value = std::string_view(value)});
+  StringProducer producer(
+      *broker, {.keyless = KeylessStrategy::kSticky, .sticky_batch_bytes = 10 * record_bytes});
 
   std::vector<std::int32_t> runs;  // the partition of each run of 10
   for (int run = 0; run < 8; ++run) {
@@ -240,8 +243,8 @@ TEST_CASE("keyless records stick to a partition for a batch's worth of bytes, th
   }
 
   // send_batch routes the same way: a fresh producer's 30 keyless records form 3 runs.
-  StringProducer batcher(*broker,
-                         {.keyless = KeylessStrategy::kSticky, .sticky_batch_bytes = 1000});
+  StringProducer batcher(
+      *broker, {.keyless = KeylessStrategy::kSticky, .sticky_batch_bytes = 10 * record_bytes});
   std::vector<StringRecord> batch(30, StringRecord{.key = std::nullopt, .value = value});
   const auto mds = take(batcher.send_batch(topic, batch));
   REQUIRE(mds.size() == 30);
@@ -488,18 +491,20 @@ TEST_CASE("a share that exactly fills a segment is accepted", "[producer][batch]
   config.max_record_bytes = 1024;
   auto topic = take(StringTopic::create(*broker, "orders", config));
   StringProducer producer(*broker);
-  // 8 frames of 40 + 976 = 1016 bytes each: exactly the 8128 bytes after the file header.
-  const std::string value(976, 'x');
-  const std::vector<StringRecord> batch(8, StringRecord{.value = value, .partition = 1});
+  // Ten records counting 808 bytes each (frame_size less the batch header) and one batch
+  // header with padding (48): exactly the 8128 bytes after the file header.
+  const std::string value(789, 'x');
+  REQUIRE(rill::storage::frame_size({.value = std::string_view(value)}) == 40 + 808);
+  const std::vector<StringRecord> batch(10, StringRecord{.value = value, .partition = 1});
   const auto mds = take(producer.send_batch(topic, batch));
-  CHECK(mds.back().offset == 7);
-  CHECK(topic.log(1)->end_offset() == 8);
+  CHECK(mds.back().offset == 9);
+  CHECK(topic.log(1)->end_offset() == 10);
   // One byte more per share is refused.
   std::vector<StringRecord> over = batch;
-  const std::string longer(977, 'x');
+  const std::string longer(790, 'x');
   over.back().value = longer;
   require_error(producer.send_batch(topic, over), ErrorCode::kRecordTooLarge);
-  CHECK(topic.log(1)->end_offset() == 8);
+  CHECK(topic.log(1)->end_offset() == 10);
 }
 
 // --- single sends: errors --------------------------------------------------------------------
@@ -538,9 +543,13 @@ TEST_CASE("a record over max_record_bytes is refused by send and appends nothing
   auto broker = open_backend(in_memory, dir);
   auto topic = take(StringTopic::create(*broker, "t", small_topic(1)));
   StringProducer producer(*broker);
-  // 4096 bytes at most: a 40-byte header, a 1-byte key and 4055 bytes of value fit exactly.
-  take(producer.send(topic, "k", std::string(4055, 'x')));
-  require_error(producer.send(topic, "k", std::string(4056, 'x')), ErrorCode::kRecordTooLarge);
+  // 4096 bytes at most, as storage::frame_size counts them: 40 (batch header) + 2 (length)
+  // + 13 (offset and timestamp deltas at their widest) + 2 (key "k") + 2 (value length)
+  // + 1 (header count) + 4036 bytes of value fit exactly.
+  REQUIRE(rill::storage::frame_size({.key = std::string_view("k"),
+                                     .value = std::string_view(std::string(4036, 'x'))}) == 4096);
+  take(producer.send(topic, "k", std::string(4036, 'x')));
+  require_error(producer.send(topic, "k", std::string(4037, 'x')), ErrorCode::kRecordTooLarge);
   const std::string header_value(5000, 'h');
   const rill::storage::Header big[] = {{"h", std::string_view(header_value)}};
   require_error(producer.send(topic, "k", "v", big), ErrorCode::kRecordTooLarge);

@@ -7,6 +7,8 @@
 // Thread-safety: both clocks are thread-safe.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -33,6 +35,32 @@ class SystemClock final : public Clock {
   // One shared instance; the default clock of every rill object.
   static std::shared_ptr<Clock> instance() {
     static const std::shared_ptr<Clock> clock = std::make_shared<SystemClock>();
+    return clock;
+  }
+};
+
+// The wall clock at the kernel's tick resolution: CLOCK_REALTIME_COARSE on Linux, a few
+// nanoseconds to read where the precise clock costs 20-40 (here, in a VM: 7 ns against 33).
+// Never ahead of the precise wall clock, and behind it by less than one kernel tick (1 to 4
+// ms; clock_getres(CLOCK_REALTIME_COARSE) says which). For logs that stamp millions of records
+// a second and whose users accept timestamps that trail by a tick: a record appended right
+// after a caller read system_clock may carry an earlier millisecond than the caller saw.
+// Elsewhere it is SystemClock.
+class CoarseClock final : public Clock {
+ public:
+  std::int64_t now_ms() const noexcept override {
+#if defined(CLOCK_REALTIME_COARSE)
+    struct timespec ts;
+    if (::clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0) {
+      return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+    }
+#endif
+    return SystemClock().now_ms();
+  }
+
+  // One shared instance.
+  static std::shared_ptr<Clock> instance() {
+    static const std::shared_ptr<Clock> clock = std::make_shared<CoarseClock>();
     return clock;
   }
 };

@@ -134,10 +134,9 @@ class Producer {
     const std::size_t segment_room = config.segment_bytes - storage::kFileHeaderSize;
     for (std::size_t begin = 0; begin < n;) {
       const std::int32_t p = partition[order[begin]];
-      std::size_t total = 0;
-      for (; begin < n && partition[order[begin]] == p; ++begin) {
-        total += storage::align_frame(storage::frame_size(raw[order[begin]]));
-      }
+      storage::BatchSizeBound bound;
+      for (; begin < n && partition[order[begin]] == p; ++begin) bound.add(raw[order[begin]]);
+      const std::size_t total = bound.bytes();
       if (total > segment_room) {
         return fail(ErrorCode::kRecordTooLarge,
                     "the batch's " + std::to_string(total) + " bytes for partition " +

@@ -67,11 +67,11 @@ inline std::uint32_t crc32c_portable(std::uint32_t crc, const void* data, std::s
 }
 
 #if RILL_HAVE_CRC32C_HW
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t crc,
-                                                                       const void* data,
-                                                                       std::size_t n) noexcept {
-  const auto* p = static_cast<const unsigned char*>(data);
-  std::uint64_t c = ~crc;
+// The `crc32` instruction over [p, p + n) from register value `c` (no pre- or post-inversion).
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hw_raw(std::uint32_t c32,
+                                                                     const unsigned char* p,
+                                                                     std::size_t n) noexcept {
+  std::uint64_t c = c32;
   while (n >= 8) {
     std::uint64_t word;
     std::memcpy(&word, p, 8);  // unaligned-safe; compiles to one load
@@ -79,7 +79,7 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint
     p += 8;
     n -= 8;
   }
-  auto c32 = static_cast<std::uint32_t>(c);
+  c32 = static_cast<std::uint32_t>(c);
   if (n >= 4) {  // the tail in 4/2/1-byte steps: fewer dependent instructions than bytewise
     std::uint32_t w;
     std::memcpy(&w, p, 4);
@@ -95,7 +95,76 @@ __attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint
     n -= 2;
   }
   if (n != 0) c32 = _mm_crc32_u8(c32, *p);
-  return ~c32;
+  return c32;
+}
+
+// The register update over `kBlock` zero bytes, as four byte-indexed tables. A CRC register
+// update is linear: raw(r, D) == raw(r, zeros(|D|)) ^ raw(0, D). So three blocks A, B, C of
+// kBlock bytes each can be run as three independent instruction chains (the `crc32`
+// instruction has a latency of 3 cycles and a throughput of 1 per cycle) and joined:
+// raw(r, A B C) == shift(shift(raw(r, A)) ^ raw(0, B)) ^ raw(0, C).
+template <std::size_t kBlock>
+struct Crc32cShift {
+  std::uint32_t table[4][256];
+
+  Crc32cShift() noexcept {
+    static constexpr unsigned char kZeros[kBlock] = {};
+    for (std::uint32_t k = 0; k < 4; ++k) {
+      for (std::uint32_t v = 0; v < 256; ++v) {
+        table[k][v] = crc32c_hw_raw(v << (8 * k), kZeros, kBlock);
+      }
+    }
+  }
+  std::uint32_t operator()(std::uint32_t r) const noexcept {
+    return table[0][r & 0xFFu] ^ table[1][(r >> 8) & 0xFFu] ^ table[2][(r >> 16) & 0xFFu] ^
+           table[3][r >> 24];
+  }
+  static const Crc32cShift& get() noexcept {
+    static const Crc32cShift shift;
+    return shift;
+  }
+};
+
+// Runs whole groups of three kBlock-byte blocks as three interleaved chains.
+template <std::size_t kBlock>
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hw_3way(std::uint32_t c,
+                                                                      const unsigned char*& p,
+                                                                      std::size_t& n) noexcept {
+  static_assert(kBlock % 8 == 0);
+  if (n < 3 * kBlock) return c;
+  const Crc32cShift<kBlock>& shift = Crc32cShift<kBlock>::get();
+  while (n >= 3 * kBlock) {
+    std::uint64_t a = c;
+    std::uint64_t b = 0;
+    std::uint64_t d = 0;
+    for (std::size_t i = 0; i < kBlock; i += 8) {
+      std::uint64_t wa;
+      std::uint64_t wb;
+      std::uint64_t wd;
+      std::memcpy(&wa, p + i, 8);
+      std::memcpy(&wb, p + kBlock + i, 8);
+      std::memcpy(&wd, p + 2 * kBlock + i, 8);
+      a = _mm_crc32_u64(a, wa);
+      b = _mm_crc32_u64(b, wb);
+      d = _mm_crc32_u64(d, wd);
+    }
+    c = shift(shift(static_cast<std::uint32_t>(a)) ^ static_cast<std::uint32_t>(b)) ^
+        static_cast<std::uint32_t>(d);
+    p += 3 * kBlock;
+    n -= 3 * kBlock;
+  }
+  return c;
+}
+
+// About 8 bytes per cycle on long inputs (three chains), 8 bytes per 3 cycles below 192 bytes.
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t crc,
+                                                                       const void* data,
+                                                                       std::size_t n) noexcept {
+  const auto* p = static_cast<const unsigned char*>(data);
+  std::uint32_t c = ~crc;
+  c = crc32c_hw_3way<1024>(c, p, n);
+  c = crc32c_hw_3way<64>(c, p, n);
+  return ~crc32c_hw_raw(c, p, n);
 }
 
 inline bool crc32c_hardware_available() noexcept {

@@ -12,29 +12,47 @@
 //    magic = "RILL" (0x4C4C4952), ver = u16 kFormatVersion, kind = u16 FileKind,
 //    crc = CRC-32C of bytes [0, 60).
 //
-// A log file holds, from position 64, a sequence of record frames, each starting at a
-// multiple of 8 and padded with zero bytes to the next multiple of 8:
+// A log file holds, from position 64, a sequence of record batches (Kafka's unit too), each
+// starting at a multiple of 8 and padded with zero bytes to the next multiple of 8. One append
+// writes one batch (several when it has over 65535 records): one header and one CRC for all
+// of its records.
 //
-//    0        4        8                16               24       28       32   34  35  36      40
-//    +--------+--------+----------------+----------------+--------+--------+----+---+---+-------+
-//    | size   | crc    | offset         | timestamp_ms   |key_size|val_size|hdrs|atr|mgc|hdr_sz |
-//    +--------+--------+----------------+----------------+--------+--------+----+---+---+-------+
-//    | key bytes | value bytes | header block | zero padding to a multiple of 8              ...
+//    0        4        8                16               24               32        36    38 39 40
+//    +--------+--------+----------------+----------------+----------------+---------+-----+--+--+
+//    | size   | crc    | base_offset    | base_timestamp | max_timestamp  |last_dlt | cnt |at|mg|
+//    +--------+--------+----------------+----------------+----------------+---------+-----+--+--+
+//    | record | record | ... | zero padding to a multiple of 8
 //
-//    size      u32  bytes of the frame from its first byte to the end of the header block
+//    size      u32  bytes of the batch from its first byte to the end of its last record
 //                   (padding excluded). 0 means "nothing written here yet": preallocated space
-//                   is zero, and the writer stores `size` last, so a frame whose size is 0 was
+//                   is zero, and the writer stores `size` last, so a batch whose size is 0 was
 //                   never completed.
-//    crc       u32  CRC-32C of the frame's bytes [8, size): everything but size and crc.
-//    offset    u64  the record's offset (dense: the previous frame's offset + 1).
-//    timestamp i64  milliseconds since the Unix epoch.
-//    key_size  u32  bytes of key; 0xFFFFFFFF = no key (null), distinct from an empty key.
-//    val_size  u32  bytes of value; 0xFFFFFFFF = null value (a tombstone), distinct from empty.
-//    hdrs      u16  number of headers.
-//    atr       u8   attributes; 0. Reserved for control and transactional records.
-//    mgc       u8   kFrameMagic: the frame layout's version.
-//    hdr_sz    u32  bytes of the header block.
-//    header block: per header, u16 name_size, u32 value_size (0xFFFFFFFF = null), name, value.
+//    crc       u32  CRC-32C of the batch's bytes [8, size): everything but size and crc.
+//    base_offset    u64  offset of the first record.
+//    base_timestamp i64  timestamp of the first record (ms since the Unix epoch).
+//    max_timestamp  i64  the largest timestamp in the batch.
+//    last_dlt  u32  offset delta of the last record.
+//    cnt       u16  number of records, at least 1.
+//    at        u8   attributes: bit 0 kBatchCompacted (offsets may have gaps; see below),
+//                   other bits 0.
+//    mg        u8   kBatchMagic: the batch layout's version.
+//
+// A record, packed (no alignment), its integers LEB128 varints ("v"; "z" = zigzag-signed):
+//
+//    v length        bytes of the record after this field
+//    v offset_delta  offset - base_offset
+//    z ts_delta      timestamp - base_timestamp
+//    v key_len       key bytes + 1; 0 = no key (null), distinct from an empty key
+//      key
+//    v value_len     value bytes + 1; 0 = null value (a tombstone), distinct from empty
+//      value
+//    v header_count
+//      per header: v name_len, name, v value_len (+1, 0 = null), value
+//
+// Offsets are dense within and across the batches an appender writes: record i of a batch has
+// offset_delta i, and a batch starts where the previous one ended. A batch marked
+// kBatchCompacted (written by compaction) may skip offsets: its deltas only increase, and it
+// starts at or after where the previous batch ended.
 //
 // An offset index file holds, from position 64, 8-byte entries {u32 relative offset, u32
 // position}; a time index file 16-byte entries {i64 max timestamp so far, u32 relative offset,
@@ -59,13 +77,16 @@ static_assert(std::endian::native == std::endian::little,
               "rill's on-disk format is little-endian; big-endian hosts are not supported yet");
 
 inline constexpr std::uint32_t kFileMagic = 0x4C4C4952u;  // "RILL" read as little-endian u32
-inline constexpr std::uint16_t kFormatVersion = 1;
-inline constexpr std::uint8_t kFrameMagic = 1;
+inline constexpr std::uint16_t kFormatVersion = 2;
+inline constexpr std::uint8_t kBatchMagic = 2;
+inline constexpr std::uint8_t kBatchCompacted = 1;  // attribute bit
 inline constexpr std::uint32_t kNullSize = 0xFFFFFFFFu;
 inline constexpr std::size_t kFileHeaderSize = 64;
-inline constexpr std::size_t kFrameHeaderSize = 40;
+inline constexpr std::size_t kFrameHeaderSize = 40;  // a batch's header
 inline constexpr std::size_t kFrameAlign = 8;
-inline constexpr std::size_t kRecordHeaderPrefix = 6;  // u16 name_size + u32 value_size
+inline constexpr std::size_t kMaxBatchRecords = 0xFFFF;
+inline constexpr std::size_t kMinRecordSize = 6;  // six one-byte varints: empty key and value
+inline constexpr std::size_t kMaxVarintSize = 10;
 
 enum class FileKind : std::uint16_t { kLog = 1, kOffsetIndex = 2, kTimeIndex = 3 };
 
@@ -86,25 +107,23 @@ static_assert(offsetof(FileHeader, crc) == 60);
 struct FrameHeader {
   std::uint32_t size;
   std::uint32_t crc;
-  std::uint64_t offset;
-  std::int64_t timestamp_ms;
-  std::uint32_t key_size;
-  std::uint32_t value_size;
-  std::uint16_t header_count;
+  std::uint64_t base_offset;
+  std::int64_t base_timestamp_ms;
+  std::int64_t max_timestamp_ms;
+  std::uint32_t last_offset_delta;
+  std::uint16_t count;
   std::uint8_t attributes;
   std::uint8_t magic;
-  std::uint32_t headers_size;
 };
 static_assert(sizeof(FrameHeader) == kFrameHeaderSize);
 static_assert(offsetof(FrameHeader, crc) == 4);
-static_assert(offsetof(FrameHeader, offset) == 8);
-static_assert(offsetof(FrameHeader, timestamp_ms) == 16);
-static_assert(offsetof(FrameHeader, key_size) == 24);
-static_assert(offsetof(FrameHeader, value_size) == 28);
-static_assert(offsetof(FrameHeader, header_count) == 32);
-static_assert(offsetof(FrameHeader, attributes) == 34);
-static_assert(offsetof(FrameHeader, magic) == 35);
-static_assert(offsetof(FrameHeader, headers_size) == 36);
+static_assert(offsetof(FrameHeader, base_offset) == 8);
+static_assert(offsetof(FrameHeader, base_timestamp_ms) == 16);
+static_assert(offsetof(FrameHeader, max_timestamp_ms) == 24);
+static_assert(offsetof(FrameHeader, last_offset_delta) == 32);
+static_assert(offsetof(FrameHeader, count) == 36);
+static_assert(offsetof(FrameHeader, attributes) == 38);
+static_assert(offsetof(FrameHeader, magic) == 39);
 
 struct OffsetIndexEntry {
   std::uint32_t relative_offset;
@@ -169,6 +188,53 @@ inline std::uint16_t read_u16(const std::byte* p) noexcept {
   std::uint16_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+// --- varints (LEB128, as protobuf and Kafka's record format) ---
+
+inline std::size_t varint_size(std::uint64_t v) noexcept {
+  // ceil(bits / 7) for bits in [1, 64], as a multiply and a shift: (9 * (bits - 1) + 73) / 64.
+  return static_cast<std::size_t>((9 * (std::bit_width(v | 1) - 1) + 73) >> 6);
+}
+inline std::uint64_t zigzag(std::int64_t v) noexcept {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+inline std::int64_t unzigzag(std::uint64_t v) noexcept {
+  return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+inline std::byte* put_varint(std::byte* p, std::uint64_t v) noexcept {
+  while (v >= 0x80) {
+    *p++ = static_cast<std::byte>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<std::byte>(v);
+  return p;
+}
+// The general case of get_varint, out of line.
+[[gnu::noinline]] inline const std::byte* get_varint_slow(const std::byte* p, const std::byte* end,
+                                                          std::uint64_t* v) noexcept {
+  std::uint64_t r = 0;
+  for (unsigned shift = 0; p < end && shift < 70; shift += 7) {
+    const auto b = static_cast<std::uint8_t>(*p++);
+    if (shift == 63 && b > 1) return nullptr;  // beyond 64 bits
+    r |= std::uint64_t{b & 0x7Fu} << shift;
+    if (b < 0x80) {
+      *v = r;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+// Reads a varint at `p`, never at or past `end`; nullptr when it does not end before `end`
+// or is longer than 10 bytes. Inlined for the one-byte case (values below 128).
+[[gnu::always_inline]] inline const std::byte* get_varint(const std::byte* p, const std::byte* end,
+                                                          std::uint64_t* v) noexcept {
+  if (p < end && static_cast<std::uint8_t>(*p) < 0x80) [[likely]] {
+    *v = static_cast<std::uint8_t>(*p);
+    return p + 1;
+  }
+  return get_varint_slow(p, end, v);
 }
 
 }  // namespace rill::storage

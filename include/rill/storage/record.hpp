@@ -32,7 +32,8 @@ struct Record {
   std::int64_t timestamp_ms = kNoTimestamp;
 };
 
-// Headers of a stored record, decoded lazily as they are iterated. No allocation.
+// Headers of a stored record, decoded lazily as they are iterated. No allocation. The block
+// was checked when its record was decoded, so iterating cannot run past it.
 class HeaderRange {
  public:
   class iterator {
@@ -44,19 +45,16 @@ class HeaderRange {
     using reference = Header;
 
     iterator() = default;
-    iterator(const std::byte* p, std::uint32_t left) : p_(p), left_(left) {}
+    iterator(const std::byte* p, const std::byte* end, std::uint32_t left)
+        : p_(p), end_(end), left_(left) {}
     Header operator*() const {
-      const std::uint16_t name_size = read_u16(p_);
-      const std::uint32_t value_size = read_u32(p_ + 2);
-      const char* name = reinterpret_cast<const char*>(p_ + kRecordHeaderPrefix);
-      Header h{std::string_view(name, name_size), std::nullopt};
-      if (value_size != kNullSize) h.value = std::string_view(name + name_size, value_size);
+      Header h;
+      (void)decode(&h);
       return h;
     }
     iterator& operator++() {
-      const std::uint16_t name_size = read_u16(p_);
-      const std::uint32_t value_size = read_u32(p_ + 2);
-      p_ += kRecordHeaderPrefix + name_size + (value_size == kNullSize ? 0 : value_size);
+      Header h;
+      p_ = decode(&h);
       --left_;
       return *this;
     }
@@ -68,185 +66,413 @@ class HeaderRange {
     friend bool operator==(const iterator& a, const iterator& b) { return a.left_ == b.left_; }
 
    private:
+    const std::byte* decode(Header* h) const noexcept {
+      std::uint64_t name_len = 0;
+      std::uint64_t value_len = 0;
+      const std::byte* p = get_varint(p_, end_, &name_len);
+      const char* name = reinterpret_cast<const char*>(p);
+      p = get_varint(p + name_len, end_, &value_len);
+      h->name = std::string_view(name, name_len);
+      h->value = std::nullopt;
+      if (value_len != 0)
+        h->value = std::string_view(reinterpret_cast<const char*>(p), value_len - 1);
+      return p + (value_len == 0 ? 0 : value_len - 1);
+    }
+
     const std::byte* p_ = nullptr;
+    const std::byte* end_ = nullptr;
     std::uint32_t left_ = 0;
   };
 
   HeaderRange() = default;
-  HeaderRange(const std::byte* block, std::uint16_t count) : block_(block), count_(count) {}
-  iterator begin() const { return iterator(block_, count_); }
-  iterator end() const { return iterator(block_, 0); }
+  HeaderRange(const std::byte* block, const std::byte* end, std::uint32_t count)
+      : block_(block), end_(end), count_(count) {}
+  iterator begin() const { return iterator(block_, end_, count_); }
+  iterator end() const { return iterator(block_, end_, 0); }
   std::size_t size() const noexcept { return count_; }
   bool empty() const noexcept { return count_ == 0; }
 
  private:
   const std::byte* block_ = nullptr;
-  std::uint16_t count_ = 0;
+  const std::byte* end_ = nullptr;
+  std::uint32_t count_ = 0;
 };
 
-// A record read from a log: a pointer to a validated frame in the mapping. Eight bytes; every
-// accessor decodes its field from the frame.
+// A record read from a log: its decoded fields, with the key, value and headers viewing the
+// segment's mapped bytes (zero-copy). A small value; decode_record() fills it.
 class RecordView {
  public:
   RecordView() = default;
-  explicit RecordView(const std::byte* frame) noexcept : frame_(frame) {}
 
-  std::int64_t offset() const noexcept {
-    return static_cast<std::int64_t>(field<std::uint64_t>(8));
-  }
-  std::int64_t timestamp_ms() const noexcept { return field<std::int64_t>(16); }
-  bool has_key() const noexcept { return key_size() != kNullSize; }
-  bool is_tombstone() const noexcept { return value_size() == kNullSize; }
+  std::int64_t offset() const noexcept { return offset_; }
+  std::int64_t timestamp_ms() const noexcept { return timestamp_ms_; }
+  bool has_key() const noexcept { return key_size_ != kNullSize; }
+  bool is_tombstone() const noexcept { return value_size_ == kNullSize; }
 
   // The key, or nullopt when the record has none.
   std::optional<std::string_view> key() const noexcept {
     if (!has_key()) return std::nullopt;
-    return std::string_view(chars() + kFrameHeaderSize, key_size());
+    return std::string_view(key_, key_size_);
   }
   // The value, or nullopt for a tombstone (null value).
   std::optional<std::string_view> value() const noexcept {
     if (is_tombstone()) return std::nullopt;
-    return std::string_view(chars() + kFrameHeaderSize + stored(key_size()), value_size());
+    return std::string_view(value_, value_size_);
   }
-  HeaderRange headers() const noexcept {
-    return HeaderRange(frame_ + kFrameHeaderSize + stored(key_size()) + stored(value_size()),
-                       field<std::uint16_t>(32));
-  }
-  // Bytes the frame occupies in the segment, padding included.
-  std::size_t frame_bytes() const noexcept { return align_frame(field<std::uint32_t>(0)); }
-  const std::byte* frame() const noexcept { return frame_; }
+  HeaderRange headers() const noexcept { return HeaderRange(headers_, end_, header_count_); }
+  // Bytes the record's encoding takes in its batch (the batch header not counted).
+  std::size_t stored_bytes() const noexcept { return stored_bytes_; }
 
  private:
-  template <typename T>
-  T field(std::size_t at) const noexcept {
-    T v;
-    std::memcpy(&v, frame_ + at, sizeof v);
-    return v;
-  }
-  static std::size_t stored(std::uint32_t size) noexcept { return size == kNullSize ? 0 : size; }
-  std::uint32_t key_size() const noexcept { return field<std::uint32_t>(24); }
-  std::uint32_t value_size() const noexcept { return field<std::uint32_t>(28); }
-  const char* chars() const noexcept { return reinterpret_cast<const char*>(frame_); }
+  friend const std::byte* decode_record(const std::byte*, const std::byte*, const FrameHeader&,
+                                        std::uint64_t, RecordView*, const char**) noexcept;
 
-  const std::byte* frame_ = nullptr;
+  std::int64_t offset_ = 0;
+  std::int64_t timestamp_ms_ = 0;
+  const char* key_ = nullptr;
+  const char* value_ = nullptr;
+  const std::byte* headers_ = nullptr;
+  const std::byte* end_ = nullptr;
+  std::uint32_t key_size_ = kNullSize;
+  std::uint32_t value_size_ = kNullSize;
+  std::uint32_t header_count_ = 0;
+  std::uint32_t stored_bytes_ = 0;
 };
 
-// Bytes of the frame for `r`, padding excluded (the `size` field), or 0 if a field does not
-// fit its width (a key or value of 4 GiB, more than 65535 headers, a header name over 64 KiB).
-inline std::size_t frame_size(const Record& r) noexcept {
-  std::uint64_t n = kFrameHeaderSize;
+// --- encoding ---
+
+// Bytes of an optional byte string with its length field (length + 1; 0 for null).
+inline std::uint64_t bytes_field_size(const std::optional<std::string_view>& v) noexcept {
+  return v ? varint_size(v->size() + 1) + v->size() : 1;
+}
+
+// Bytes of a record's key, value and headers with their length fields: everything after its
+// timestamp delta. Does not check the fields' widths (record_payload_size does).
+inline std::uint64_t record_payload_bytes(const Record& r) noexcept {
+  std::uint64_t n = bytes_field_size(r.key) + bytes_field_size(r.value) + 1;
+  if (!r.headers.empty()) [[unlikely]] {
+    n += varint_size(r.headers.size()) - 1;
+    for (const Header& h : r.headers) {
+      n += varint_size(h.name.size()) + h.name.size() + bytes_field_size(h.value);
+    }
+  }
+  return n;
+}
+
+// record_payload_bytes, or 0 when a field does not fit its width (a key or value of 4 GiB or
+// more, more than 65535 headers, a header name over 64 KiB).
+inline std::uint64_t record_payload_size(const Record& r) noexcept {
   if (r.key && r.key->size() >= kNullSize) return 0;
   if (r.value && r.value->size() >= kNullSize) return 0;
   if (r.headers.size() > 0xFFFFu) return 0;
-  n += r.key ? r.key->size() : 0;
-  n += r.value ? r.value->size() : 0;
   for (const Header& h : r.headers) {
     if (h.name.size() > 0xFFFFu) return 0;
     if (h.value && h.value->size() >= kNullSize) return 0;
-    n += kRecordHeaderPrefix + h.name.size() + (h.value ? h.value->size() : 0);
   }
+  return record_payload_bytes(r);
+}
+
+// What a record counts for against a size limit: the bytes of a batch holding only it, its
+// timestamp delta taken at its widest (10 bytes). An upper bound of what it takes in any
+// batch (besides that batch's header). 0 when a field does not fit its width, or the result
+// would not fit 32 bits.
+inline std::size_t frame_size_of_payload(std::uint64_t payload) noexcept {
+  if (payload == 0) return 0;
+  const std::uint64_t body = 3 + kMaxVarintSize + payload;  // offset delta <= 65534: 3 bytes
+  const std::uint64_t n = kFrameHeaderSize + varint_size(body) + body;
   if (n >= kNullSize) return 0;
   return static_cast<std::size_t>(n);
 }
+inline std::size_t frame_size(const Record& r) noexcept {
+  return frame_size_of_payload(record_payload_size(r));
+}
 
-// Writes the frame of `r` at `dst`, whose `align_frame(size)` bytes must be zero (preallocated
-// and unwritten). `size` is frame_size(r). The size field is stored last, with release.
-inline void encode_frame(std::byte* dst, const Record& r, std::size_t size, std::uint64_t offset,
-                         std::int64_t timestamp_ms) noexcept {
+// The most bytes the records of one append take in a segment, as batches with their headers
+// and padding: what must fit in a segment (a batch is never split across two). Add records
+// with add(); their frame_size()s must be non-zero.
+class BatchSizeBound {
+ public:
+  void add(const Record& r) noexcept { add_frame_size(frame_size(r)); }
+  void add_frame_size(std::size_t frame_size) noexcept {
+    payload_ += frame_size - kFrameHeaderSize;
+    ++records_;
+  }
+  std::size_t bytes() const noexcept {
+    const std::size_t batches = (records_ + kMaxBatchRecords - 1) / kMaxBatchRecords;
+    return payload_ + batches * align_frame(kFrameHeaderSize + kFrameAlign - 1);
+  }
+
+ private:
+  std::size_t payload_ = 0;
+  std::size_t records_ = 0;
+};
+
+// Writes an optional byte string with its length field; returns the byte after it.
+inline std::byte* put_bytes_field(std::byte* p, const std::optional<std::string_view>& v) noexcept {
+  if (!v) {
+    *p = std::byte{0};
+    return p + 1;
+  }
+  p = put_varint(p, v->size() + 1);
+  if (!v->empty()) std::memcpy(p, v->data(), v->size());
+  return p + v->size();
+}
+
+// Writes one record at `p` and returns the byte after it.
+// `payload` is record_payload_bytes(r).
+inline std::byte* encode_record(std::byte* p, const Record& r, std::uint64_t payload,
+                                std::uint64_t offset_delta, std::int64_t ts_delta) noexcept {
+  const std::uint64_t ts = zigzag(ts_delta);
+  const std::uint64_t body = varint_size(offset_delta) + varint_size(ts) + payload;
+  p = put_varint(p, body);
+  p = put_varint(p, offset_delta);
+  p = put_varint(p, ts);
+  p = put_bytes_field(p, r.key);
+  p = put_bytes_field(p, r.value);
+  if (r.headers.empty()) [[likely]] {
+    *p = std::byte{0};
+    return p + 1;
+  }
+  p = put_varint(p, r.headers.size());
+  for (const Header& h : r.headers) {
+    p = put_varint(p, h.name.size());
+    if (!h.name.empty()) std::memcpy(p, h.name.data(), h.name.size());
+    p += h.name.size();
+    p = put_bytes_field(p, h.value);
+  }
+  return p;
+}
+
+struct EncodedBatch {
+  std::size_t size;  // the batch's size field (padding excluded)
+  std::int64_t max_timestamp_ms;
+};
+
+// Writes `records` (1 to 65535) as one batch at `dst`, whose bytes up to the end of the batch
+// and its padding must be zero (preallocated, unwritten). Record i gets offset base_offset + i
+// and its timestamp, or `now_ms` when it has none. The size field is stored last, with
+// release: a reader that sees it sees the whole batch. `payloads`, when not null, holds
+// record_payload_bytes() of each record (the caller computed them already).
+inline EncodedBatch encode_batch(std::byte* dst, std::span<const Record> records,
+                                 std::uint64_t base_offset, std::int64_t now_ms,
+                                 const std::uint64_t* payloads = nullptr) noexcept {
+  const auto stamp = [now_ms](const Record& r) {
+    return r.timestamp_ms == kNoTimestamp ? now_ms : r.timestamp_ms;
+  };
   FrameHeader h{};
-  h.offset = offset;
-  h.timestamp_ms = timestamp_ms;
-  h.key_size = r.key ? static_cast<std::uint32_t>(r.key->size()) : kNullSize;
-  h.value_size = r.value ? static_cast<std::uint32_t>(r.value->size()) : kNullSize;
-  h.header_count = static_cast<std::uint16_t>(r.headers.size());
-  h.magic = kFrameMagic;
+  h.base_offset = base_offset;
+  h.base_timestamp_ms = stamp(records[0]);
+  h.max_timestamp_ms = h.base_timestamp_ms;
+  h.last_offset_delta = static_cast<std::uint32_t>(records.size() - 1);
+  h.count = static_cast<std::uint16_t>(records.size());
+  h.magic = kBatchMagic;
   std::byte* p = dst + kFrameHeaderSize;
-  if (r.key && !r.key->empty()) {
-    std::memcpy(p, r.key->data(), r.key->size());
-    p += r.key->size();
+  std::uint64_t delta = 0;
+  for (const Record& r : records) {
+    const std::int64_t ts = stamp(r);
+    h.max_timestamp_ms = std::max(h.max_timestamp_ms, ts);
+    const std::uint64_t payload = payloads ? payloads[delta] : record_payload_bytes(r);
+    p = encode_record(p, r, payload, delta, ts - h.base_timestamp_ms);
+    ++delta;
   }
-  if (r.value && !r.value->empty()) {
-    std::memcpy(p, r.value->data(), r.value->size());
-    p += r.value->size();
-  }
-  std::byte* block = p;
-  for (const Header& hd : r.headers) {
-    const auto name_size = static_cast<std::uint16_t>(hd.name.size());
-    const std::uint32_t value_size =
-        hd.value ? static_cast<std::uint32_t>(hd.value->size()) : kNullSize;
-    std::memcpy(p, &name_size, 2);
-    std::memcpy(p + 2, &value_size, 4);
-    p += kRecordHeaderPrefix;
-    if (name_size != 0) std::memcpy(p, hd.name.data(), name_size);
-    p += name_size;
-    if (hd.value && !hd.value->empty()) {
-      std::memcpy(p, hd.value->data(), hd.value->size());
-      p += hd.value->size();
-    }
-  }
-  h.headers_size = static_cast<std::uint32_t>(p - block);
+  const auto size = static_cast<std::size_t>(p - dst);
   std::memcpy(dst + 8, reinterpret_cast<const std::byte*>(&h) + 8, kFrameHeaderSize - 8);
   const std::uint32_t crc = detail::crc32c_extend(0, dst + 8, size - 8);
   std::memcpy(dst + 4, &crc, 4);
-  // release: pairs with the acquire in load_frame_size; the frame's other bytes, written
+  // release: pairs with the acquire in load_frame_size; the batch's other bytes, written
   // above, are visible to whoever sees a non-zero size.
   std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(dst))
       .store(static_cast<std::uint32_t>(size), std::memory_order_release);
+  return {size, h.max_timestamp_ms};
 }
 
-// Outcome of checking the frame at a position.
+// --- decoding ---
+
+// Outcome of checking the batch at a position.
 enum class FrameStatus {
-  kOk,       // a whole, valid frame
-  kEnd,      // size 0: nothing was written here (the end of the log, or a never-finished frame)
-  kCorrupt,  // something is there but it is not a valid frame
+  kOk,       // a whole, valid batch
+  kEnd,      // size 0: nothing was written here (the end of the log, or a never-finished batch)
+  kCorrupt,  // something is there but it is not a valid batch
 };
+
+// Decodes the record at `p` of the batch with header `h`, not reading at or past `end` (the
+// batch's end). `min_delta` is the offset delta it must have (or, in a compacted batch, at
+// least have). Returns the byte after the record, or nullptr with `*reason` set when it is
+// malformed. Checks every length against `end`, so a damaged batch read without its CRC
+// checked still never yields a view outside it.
+[[gnu::always_inline]] inline const std::byte* decode_record(
+    const std::byte* p, const std::byte* end, const FrameHeader& h, std::uint64_t min_delta,
+    RecordView* out, const char** reason) noexcept {
+  std::uint64_t body = 0;
+  std::uint64_t delta = 0;
+  std::uint64_t ts = 0;
+  const std::byte* start = p;
+  p = get_varint(p, end, &body);
+  if (p == nullptr || body > static_cast<std::uint64_t>(end - p)) {
+    *reason = "record length out of bounds";
+    return nullptr;
+  }
+  const std::byte* rec_end = p + body;
+  p = get_varint(p, rec_end, &delta);
+  if (p != nullptr) p = get_varint(p, rec_end, &ts);
+  if (p == nullptr) {
+    *reason = "bad record fields";
+    return nullptr;
+  }
+  const bool compacted = (h.attributes & kBatchCompacted) != 0;
+  if (compacted ? delta < min_delta : delta != min_delta) {
+    *reason = "unexpected offset";
+    return nullptr;
+  }
+  if (delta > h.last_offset_delta) {
+    *reason = "offset delta past the batch's last";
+    return nullptr;
+  }
+  const std::uint64_t stamp =
+      static_cast<std::uint64_t>(h.base_timestamp_ms) + static_cast<std::uint64_t>(unzigzag(ts));
+  if (stamp > static_cast<std::uint64_t>(h.max_timestamp_ms)) {
+    *reason = "timestamp outside the batch's range";
+    return nullptr;
+  }
+  out->offset_ = static_cast<std::int64_t>(h.base_offset + delta);
+  out->timestamp_ms_ = static_cast<std::int64_t>(stamp);
+  std::uint64_t len = 0;
+  p = get_varint(p, rec_end, &len);  // the key
+  if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) {
+    *reason = "bad record fields";
+    return nullptr;
+  }
+  out->key_ = reinterpret_cast<const char*>(p);
+  out->key_size_ = static_cast<std::uint32_t>(len - 1);  // kNullSize when len is 0
+  p += len == 0 ? 0 : len - 1;
+  p = get_varint(p, rec_end, &len);  // the value
+  if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) {
+    *reason = "bad record fields";
+    return nullptr;
+  }
+  out->value_ = reinterpret_cast<const char*>(p);
+  out->value_size_ = static_cast<std::uint32_t>(len - 1);
+  p += len == 0 ? 0 : len - 1;
+  std::uint64_t header_count = 0;
+  p = get_varint(p, rec_end, &header_count);
+  if (p == nullptr || header_count > 0xFFFFu) {
+    *reason = "bad record fields";
+    return nullptr;
+  }
+  out->headers_ = p;
+  out->header_count_ = static_cast<std::uint32_t>(header_count);
+  for (std::uint64_t i = 0; i < header_count; ++i) {
+    std::uint64_t name_len = 0;
+    p = get_varint(p, rec_end, &name_len);
+    if (p == nullptr || name_len > static_cast<std::uint64_t>(rec_end - p)) {
+      *reason = "bad header block";
+      return nullptr;
+    }
+    p = get_varint(p + name_len, rec_end, &len);
+    if (p == nullptr || len > static_cast<std::uint64_t>(rec_end - p) + 1) {
+      *reason = "bad header block";
+      return nullptr;
+    }
+    p += len == 0 ? 0 : len - 1;
+  }
+  if (p != rec_end) {
+    *reason = "record fields do not add up";
+    return nullptr;
+  }
+  out->end_ = rec_end;
+  out->stored_bytes_ = static_cast<std::uint32_t>(rec_end - start);
+  return rec_end;
+}
+
+// The offset after the batch's last record.
+inline std::uint64_t batch_next_offset(const FrameHeader& h) noexcept {
+  return h.base_offset + h.last_offset_delta + 1;
+}
 
 struct FrameCheck {
   FrameStatus status;
   const char* reason;  // for kCorrupt: what failed
-  RecordView record;
+  FrameHeader header;
 };
 
-// Checks the frame at `frame`, with `room` bytes before the end of what may be read, expected
-// to hold `expected_offset`. Structure is always checked (every size within `room`, sizes that
-// add up, the magic, the offset); the CRC when `verify_crc`. Never reads outside `room`.
-inline FrameCheck check_frame(const std::byte* frame, std::size_t room,
-                              std::uint64_t expected_offset, bool verify_crc) noexcept {
-  if (room < 4) return {FrameStatus::kEnd, nullptr, {}};
+// Checks the header of the batch at `frame`, with `room` bytes before the end of what may be
+// read, expected to start at `expected_offset` (or after it, when compacted): size within
+// `room`, magic, count, offsets; the CRC when `verify_crc`. The records are not decoded (see
+// check_frame). Never reads outside `room`.
+inline FrameCheck check_frame_header(const std::byte* frame, std::size_t room,
+                                     std::uint64_t expected_offset, bool verify_crc) noexcept {
+  FrameCheck c{FrameStatus::kEnd, nullptr, {}};
+  if (room < 4) return c;
   const std::uint32_t size = load_frame_size(frame);
-  if (size == 0) return {FrameStatus::kEnd, nullptr, {}};
+  if (size == 0) return c;
+  c.status = FrameStatus::kCorrupt;
   if (size < kFrameHeaderSize || size > room) {
-    return {FrameStatus::kCorrupt, "frame size out of bounds", {}};
+    c.reason = "frame size out of bounds";
+    return c;
   }
-  FrameHeader h;
-  std::memcpy(&h, frame, kFrameHeaderSize);
-  if (h.magic != kFrameMagic) return {FrameStatus::kCorrupt, "bad frame magic", {}};
-  const std::uint64_t body = std::uint64_t{h.key_size == kNullSize ? 0 : h.key_size} +
-                             (h.value_size == kNullSize ? 0 : h.value_size) + h.headers_size;
-  if (kFrameHeaderSize + body != size) {
-    return {FrameStatus::kCorrupt, "frame field sizes do not add up", {}};
+  std::memcpy(&c.header, frame, kFrameHeaderSize);
+  const FrameHeader& h = c.header;
+  if ((h.count == 0) != (size == kFrameHeaderSize)) {  // records, at least 6 bytes each, or none
+    c.reason = "frame size out of bounds";
+    return c;
+  }
+  if (h.magic != kBatchMagic || (h.attributes & ~kBatchCompacted) != 0) {
+    c.reason = "bad frame magic";
+    return c;
   }
   if (verify_crc && detail::crc32c_extend(0, frame + 8, size - 8) != h.crc) {
-    return {FrameStatus::kCorrupt, "frame CRC mismatch", {}};
+    c.reason = "frame CRC mismatch";
+    return c;
   }
-  if (h.offset != expected_offset) return {FrameStatus::kCorrupt, "unexpected offset", {}};
-  if (h.header_count != 0 || h.headers_size != 0) {
-    // Walk the header block so that iterating it later cannot run past the frame.
-    const std::byte* p = frame + size - h.headers_size;
-    std::uint64_t left = h.headers_size;
-    for (std::uint32_t i = 0; i < h.header_count; ++i) {
-      if (left < kRecordHeaderPrefix) return {FrameStatus::kCorrupt, "bad header block", {}};
-      const std::uint16_t name_size = read_u16(p);
-      const std::uint32_t value_size = read_u32(p + 2);
-      const std::uint64_t n =
-          kRecordHeaderPrefix + name_size + (value_size == kNullSize ? 0 : value_size);
-      if (n > left) return {FrameStatus::kCorrupt, "bad header block", {}};
-      p += n;
-      left -= n;
+  const bool compacted = (h.attributes & kBatchCompacted) != 0;
+  // An empty batch only after compaction: it keeps the offsets of records all dropped.
+  if (compacted ? h.base_offset < expected_offset
+                : h.count == 0 || h.base_offset != expected_offset ||
+                      h.last_offset_delta + 1u != h.count) {
+    c.reason = "unexpected offset";
+    return c;
+  }
+  if (h.last_offset_delta + 1u < h.count || h.base_timestamp_ms < 0 ||
+      h.max_timestamp_ms < h.base_timestamp_ms ||
+      h.base_offset + h.last_offset_delta >= static_cast<std::uint64_t>(INT64_MAX)) {
+    // Offsets are int64: a record at 2^63 - 1 would make the log's end offset negative.
+    c.reason = "bad batch header";
+    return c;
+  }
+  c.status = FrameStatus::kOk;
+  return c;
+}
+
+// check_frame_header, and then every record decoded: they must fill the batch exactly, with
+// the offsets and timestamps its header announces (in a compacted batch, within them).
+inline FrameCheck check_frame(const std::byte* frame, std::size_t room,
+                              std::uint64_t expected_offset, bool verify_crc) noexcept {
+  FrameCheck c = check_frame_header(frame, room, expected_offset, verify_crc);
+  if (c.status != FrameStatus::kOk) return c;
+  const FrameHeader& h = c.header;
+  const std::byte* p = frame + kFrameHeaderSize;
+  const std::byte* end = frame + h.size;
+  std::uint64_t next_delta = 0;
+  std::int64_t max_ts = -1;
+  RecordView rv;
+  for (std::uint32_t i = 0; i < h.count; ++i) {
+    p = decode_record(p, end, h, next_delta, &rv, &c.reason);
+    if (p == nullptr) {
+      c.status = FrameStatus::kCorrupt;
+      return c;
     }
-    if (left != 0) return {FrameStatus::kCorrupt, "bad header block", {}};
+    next_delta = static_cast<std::uint64_t>(rv.offset()) - h.base_offset + 1;
+    max_ts = std::max(max_ts, rv.timestamp_ms());
   }
-  return {FrameStatus::kOk, nullptr, RecordView(frame)};
+  // A compacted batch may have lost its last records: it still spans its original offsets.
+  const bool compacted = (h.attributes & kBatchCompacted) != 0;
+  const std::uint64_t span = std::uint64_t{h.last_offset_delta} + 1;
+  if (p != end || (compacted ? next_delta > span : next_delta != span) ||
+      (h.count != 0 && max_ts != h.max_timestamp_ms)) {
+    c.status = FrameStatus::kCorrupt;
+    c.reason = "batch records do not match its header";
+  }
+  return c;
 }
 
 }  // namespace rill::storage

@@ -11,9 +11,11 @@
 #pragma once
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
@@ -33,6 +35,24 @@ inline std::string segment_file_name(std::uint64_t base_offset, const char* suff
   char name[32];
   std::snprintf(name, sizeof name, "%020" PRIu64, base_offset);
   return std::string(name) + suffix;
+}
+
+// Counts the records of the batches in bytes [position, limit) of a log file whose sizes still
+// chain (CRC not checked), skipping a damaged batch whose size is plausible: what recovery
+// reports as dropped records. A best effort: the counts come from headers that may be damaged
+// too.
+inline std::uint64_t count_batch_records(const std::byte* data, std::uint64_t limit,
+                                         std::uint64_t position) noexcept {
+  std::uint64_t n = 0;
+  while (position + kFrameHeaderSize <= limit) {
+    const std::uint32_t size = read_u32(data + position);
+    if (size < kFrameHeaderSize || size > limit - position) break;
+    FrameHeader h;
+    std::memcpy(&h, data + position, kFrameHeaderSize);
+    n += std::max<std::uint16_t>(h.count, 1);  // a batch was (meant to be) here
+    position += align_frame(size);
+  }
+  return n;
 }
 
 struct SegmentLayout {
@@ -112,8 +132,8 @@ class Segment {
     return s;
   }
 
-  // Walks frames from `from_position` (a frame start whose offset is `from_offset`) to the
-  // first position that is not a whole valid frame, checking CRCs when `verify_crc`.
+  // Walks batches from `from_position` (a batch start where offset `from_offset` is expected)
+  // to the first position that is not a whole valid batch, checking CRCs when `verify_crc`.
   ScanResult scan(std::uint64_t from_position, std::uint64_t from_offset, bool verify_crc,
                   std::uint64_t limit) const noexcept {
     ScanResult r;
@@ -128,29 +148,24 @@ class Segment {
         r.damage = c.reason;
         break;
       }
-      if (r.end_offset >= static_cast<std::uint64_t>(INT64_MAX)) {
-        // Offsets are int64: a frame at 2^63 - 1 would make the log's end offset negative.
-        r.damage = "offset out of range";
-        break;
-      }
-      r.max_timestamp_ms = std::max(r.max_timestamp_ms, c.record.timestamp_ms());
-      r.end_position += c.record.frame_bytes();
-      ++r.end_offset;
+      r.max_timestamp_ms = std::max(r.max_timestamp_ms, c.header.max_timestamp_ms);
+      r.end_position += align_frame(c.header.size);
+      r.end_offset = batch_next_offset(c.header);
     }
     return r;
   }
 
-  // Rebuilds both indexes from the frames in [64, end_position), replacing their files.
+  // Rebuilds both indexes from the batches in [64, end_position), replacing their files.
   Result<void> rebuild_indexes(std::uint64_t end_position) {
     RILL_TRY(create_indexes(created_ms_));
     std::uint64_t pos = kFileHeaderSize;
     std::uint64_t offset = base_offset_;
     while (pos < end_position) {
-      const FrameCheck c = check_frame(map_.data() + pos, end_position - pos, offset, false);
-      RILL_ASSERT(c.status == FrameStatus::kOk, "rebuilding an index over unscanned frames");
-      note_frame(offset, pos, c.record.timestamp_ms(), c.record.frame_bytes());
-      pos += c.record.frame_bytes();
-      ++offset;
+      const FrameCheck c = check_frame_header(map_.data() + pos, end_position - pos, offset, false);
+      RILL_ASSERT(c.status == FrameStatus::kOk, "rebuilding an index over unscanned batches");
+      note_frame(c.header.base_offset, pos, c.header.max_timestamp_ms, align_frame(c.header.size));
+      pos += align_frame(c.header.size);
+      offset = batch_next_offset(c.header);
     }
     return {};
   }
@@ -206,8 +221,9 @@ class Segment {
   }
   std::byte* write_ptr() noexcept { return map_.data() + write_position_; }
 
-  // Records a frame written at write_position(): updates indexes and the write position.
-  // Not yet visible to readers until publish().
+  // Records a batch starting at `offset` written at `position` (write_position() when
+  // appending): updates indexes and the write position. Not yet visible to readers until
+  // publish(). `timestamp_ms`: the batch's newest.
   void note_frame(std::uint64_t offset, std::uint64_t position, std::int64_t timestamp_ms,
                   std::size_t frame_bytes) noexcept {
     const std::int64_t max_ts =
@@ -362,8 +378,12 @@ class Segment {
   }
 
   // One past the last non-zero byte of the log mapping in [from, to); `from` when all are zero.
+  // Skips what the file system reports as holes (lseek SEEK_DATA / SEEK_HOLE): a preallocated
+  // segment is mostly unwritten extents, which read as zeros, and reading them through the
+  // mapping would fault in (and zero) every page of the segment on each open.
   std::uint64_t nonzero_end(std::uint64_t from, std::uint64_t to) const noexcept {
     to = std::min<std::uint64_t>(to, map_.size());
+    to = std::min(to, data_end(from, to));
     const std::byte* p = map_.data();
     while (to > from && (to % 8) != 0 && p[to - 1] == std::byte{0}) --to;
     while (to >= from + 8 && (to % 8) == 0) {
@@ -376,24 +396,39 @@ class Segment {
     return std::max(to, from);
   }
 
+  // The end of the last region in [from, to) that the file system holds as data (not a hole,
+  // not an unwritten extent without cached pages); `from` when there is none. `to` when the
+  // file system cannot tell (no SEEK_DATA, or an in-memory segment): everything may be data.
+  std::uint64_t data_end(std::uint64_t from, std::uint64_t to) const noexcept {
+#if defined(SEEK_DATA) && defined(SEEK_HOLE)
+    if (!file_.valid()) return to;
+    std::uint64_t end = from;
+    for (std::uint64_t at = from; at < to;) {
+      const off_t data = ::lseek(file_.fd(), static_cast<off_t>(at), SEEK_DATA);
+      if (data < 0) return errno == ENXIO ? end : to;  // ENXIO: no data past `at`
+      if (static_cast<std::uint64_t>(data) >= to) break;
+      const off_t hole = ::lseek(file_.fd(), data, SEEK_HOLE);
+      if (hole < 0) return to;
+      end = std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), to);
+      at = static_cast<std::uint64_t>(hole);
+    }
+    return std::max(end, from);
+#else
+    (void)from;
+    return to;
+#endif
+  }
+
   // The running maximum timestamp recorded by the last time index entry, or -1.
   std::int64_t indexed_max_timestamp_ms() const noexcept {
     const auto entries = time_index_->entries();
     return entries.empty() ? -1 : entries.back().max_timestamp_ms;
   }
 
-  // Counts frames from `position` on that still parse (any offset, CRC checked), skipping one
-  // damaged frame whose size is plausible: what recovery reports as dropped records.
+  // Counts the records of the batches from `position` on whose sizes still chain (see
+  // count_batch_records): what recovery reports as dropped records.
   std::uint64_t count_frames_from(std::uint64_t position, std::uint64_t limit) const noexcept {
-    limit = std::min<std::uint64_t>(limit, map_.size());
-    std::uint64_t n = 0;
-    while (position + kFrameHeaderSize <= limit) {
-      const std::uint32_t size = read_u32(map_.data() + position);
-      if (size < kFrameHeaderSize || size > limit - position) break;
-      ++n;  // a frame was (meant to be) here
-      position += align_frame(size);
-    }
-    return n;
+    return count_batch_records(map_.data(), std::min<std::uint64_t>(limit, map_.size()), position);
   }
 
  private:
@@ -408,7 +443,7 @@ class Segment {
   }
 
   std::size_t index_capacity() const noexcept {
-    const std::size_t min_frame = align_frame(kFrameHeaderSize);
+    const std::size_t min_frame = align_frame(kFrameHeaderSize + kMinRecordSize);
     return layout_.capacity_bytes / std::max(layout_.index_interval_bytes, min_frame) + 2;
   }
 
