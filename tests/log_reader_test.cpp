@@ -75,6 +75,42 @@ std::map<std::string, std::vector<char>> snapshot(const std::string& dir) {
   return out;
 }
 
+// Appends to `file` a batch as log compaction leaves them (docs/format.md): `values` at
+// offsets base, base + 1, ..., marked compacted and spanning `span` offsets from `base`, so
+// the offsets after its records are a gap; no values: an empty batch (count 0, size 40).
+void append_compacted_batch(std::vector<char>& file, std::uint64_t base, std::uint32_t span,
+                            const std::vector<std::string>& values, std::int64_t ts) {
+  namespace st = rill::storage;
+  std::vector<st::Record> recs;
+  for (const auto& v : values) recs.push_back({.value = std::string_view(v), .timestamp_ms = ts});
+  st::BatchSizeBound bound;
+  for (const auto& r : recs) bound.add(r);
+  std::vector<std::byte> b(std::max(bound.bytes(), st::kFrameHeaderSize));
+  st::FrameHeader h{};
+  if (recs.empty()) {
+    h = {static_cast<std::uint32_t>(st::kFrameHeaderSize),
+         0,
+         base,
+         ts,
+         ts,
+         0,
+         0,
+         0,
+         st::kBatchMagic};
+  } else {
+    (void)st::encode_batch(b.data(), recs, base, ts);
+    std::memcpy(&h, b.data(), sizeof h);
+  }
+  h.attributes = st::kBatchCompacted;
+  h.last_offset_delta = span - 1;
+  std::memcpy(b.data(), &h, sizeof h);
+  h.crc = rill::detail::crc32c_extend(0, b.data() + 8, h.size - 8);
+  std::memcpy(b.data(), &h, sizeof h);
+  b.resize(st::align_frame(h.size));
+  const auto* bytes = reinterpret_cast<const char*>(b.data());
+  file.insert(file.end(), bytes, bytes + b.size());
+}
+
 }  // namespace
 
 TEST_CASE("a read-only reader follows a log another writer appends to, across rolls",
@@ -131,7 +167,7 @@ TEST_CASE("a read-only reader takes no lock and writes nothing", "[log_reader]")
   CHECK(before.size() == settled.size());
 }
 
-TEST_CASE("a read-only reader never returns a frame whose size word is not stored yet",
+TEST_CASE("a read-only reader never returns a batch whose size word is not stored yet",
           "[log_reader]") {
   rill_test::TempDir dir;
   auto log = take(rill::storage::Log::open(dir.path(), small_segments()));
@@ -139,14 +175,19 @@ TEST_CASE("a read-only reader never returns a frame whose size word is not store
   auto reader = take(LogReader::open(dir.path()));
   REQUIRE(reader->end_offset() == 3);
 
-  // Write a whole fourth frame into the file behind the writer's back, all but its size word,
-  // as an appender in the middle of encode_frame would have it.
+  // Write a whole fourth batch (of two records) into the file behind the writer's back, all
+  // but its size word, as an appender in the middle of encode_batch would have it.
   const std::uint64_t pos = log->segments().back()->end_position();
-  const std::string v = value_of(3);
-  const rill::storage::Record rec{.key = std::string_view("k"), .value = std::string_view(v)};
-  const std::size_t size = rill::storage::frame_size(rec);
-  std::vector<std::byte> frame(rill::storage::align_frame(size));
-  rill::storage::encode_frame(frame.data(), rec, size, 3, 1'700'000'000'000);
+  const std::string v3 = value_of(3);
+  const std::string v4 = value_of(4);
+  const rill::storage::Record recs[] = {
+      {.key = std::string_view("k"), .value = std::string_view(v3)},
+      {.key = std::string_view("k"), .value = std::string_view(v4)}};
+  rill::storage::BatchSizeBound bound;
+  for (const auto& r : recs) bound.add(r);
+  std::vector<std::byte> frame(bound.bytes());
+  const auto encoded = rill::storage::encode_batch(frame.data(), recs, 3, 1'700'000'000'000);
+  frame.resize(rill::storage::align_frame(encoded.size));
   const std::string path = dir.path() + "/" + rill::storage::segment_file_name(0, ".log");
   const int fd = ::open(path.c_str(), O_WRONLY);
   REQUIRE(fd >= 0);
@@ -158,8 +199,13 @@ TEST_CASE("a read-only reader never returns a frame whose size word is not store
   // The size word, stored last, publishes it.
   REQUIRE(::pwrite(fd, frame.data(), 4, static_cast<off_t>(pos)) == 4);
   ::close(fd);
-  CHECK(take(reader->refresh()).new_records == 1);
-  check_all(*reader, 0, 4);
+  CHECK(take(reader->refresh()).new_records == 2);
+  check_all(*reader, 0, 5);
+  // A read from the middle of a batch skips the records before it.
+  auto mid = take(reader->read(4, 10));
+  REQUIRE(mid.size() == 1);
+  CHECK(mid[0].offset() == 4);
+  CHECK(mid.next_offset() == 5);
 }
 
 TEST_CASE("a read-only reader survives retention deleting the segments it reads", "[log_reader]") {
@@ -216,19 +262,26 @@ TEST_CASE("verify_log and dump_segment report a flipped bit; a clean log verifie
 
   std::vector<std::uint64_t> positions;
   auto d =
-      take(rill::storage::dump_segment(dir.path(), 0, [&](const rill::storage::DumpedFrame& f) {
-        positions.push_back(f.position);
+      take(rill::storage::dump_segment(dir.path(), 0, [&](const rill::storage::DumpedBatch& b) {
+        REQUIRE(b.valid);
+        REQUIRE(b.header.count == 1);  // one append, one batch
+        positions.push_back(b.position);
       }));
-  REQUIRE(positions.size() == d.records);
+  REQUIRE(positions.size() == d.batches);
+  REQUIRE(d.records == d.batches);
   REQUIRE(positions.size() > 3);
   CHECK(positions.front() == rill::storage::kFileHeaderSize);
 
-  // Flip a bit in the value of the third frame of the first (sealed) segment.
+  // Flip a bit in the third batch of the first (sealed) segment: its first record's value
+  // length.
   const std::string path = dir.path() + "/" + rill::storage::segment_file_name(0, ".log");
   auto bytes = rill_test::read_file(path);
   bytes[positions[2] + 45] ^= 0x10;
   rill_test::write_file(path, bytes);
-  auto damaged = take(rill::storage::dump_segment(dir.path(), 0, {}));
+  std::vector<bool> valid;
+  auto damaged = take(rill::storage::dump_segment(
+      dir.path(), 0, [&](const rill::storage::DumpedBatch& b) { valid.push_back(b.valid); }));
+  CHECK(valid == std::vector<bool>{true, true, false});  // the damaged batch's header still reads
   CHECK(damaged.records == 2);
   CHECK(damaged.end_position == positions[2]);
   REQUIRE(damaged.damage != nullptr);
@@ -248,7 +301,7 @@ TEST_CASE("verify_log and dump_segment report a flipped bit; a clean log verifie
   const std::string index = dir.path() + "/" + rill::storage::segment_file_name(0, ".index");
   auto ib = rill_test::read_file(index);
   REQUIRE(ib.size() >= 72);
-  ib[68] = 8;  // the first entry's position: 64 -> a position that is not its frame
+  ib[68] = 8;  // the first entry's position: 64 -> a position that is not a batch
   rill_test::write_file(index, ib);
   check = take(rill::storage::verify_log(dir.path()));
   REQUIRE(check.problems.size() == 1);
@@ -384,4 +437,74 @@ TEST_CASE("the log sink hears recovery, retention and rebalances, outside rill's
                               e.message.find("'g'") != std::string::npos);
   }
   CHECK(rebalance);
+}
+
+TEST_CASE(
+    "a read-only reader skips a compacted segment's gaps and empty batches; dump and verify "
+    "accept them",
+    "[log_reader][compacted]") {
+  namespace st = rill::storage;
+  rill_test::TempDir dir;
+  // Offsets 0-2 kept, 3-4 dropped at the end of their batch, 5-7 an empty batch, 8-9 dropped
+  // with their whole batch, 10-11 kept.
+  const st::FileHeader fh = st::make_file_header(st::FileKind::kLog, 0, 1000);
+  std::vector<char> file(reinterpret_cast<const char*>(&fh),
+                         reinterpret_cast<const char*>(&fh) + sizeof fh);
+  append_compacted_batch(file, 0, 5, {"v0", "v1", "v2"}, 1000);
+  append_compacted_batch(file, 5, 3, {}, 1000);
+  append_compacted_batch(file, 10, 2, {"v10", "v11"}, 2000);
+  rill_test::write_file(dir.path() + "/" + st::segment_file_name(0, ".log"), file);
+
+  const auto offsets = [](const st::ReaderBatch& b) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : b) out.push_back(r.offset());
+    return out;
+  };
+  using V = std::vector<std::int64_t>;
+  auto reader = take(LogReader::open(dir.path()));
+  CHECK(reader->end_offset() == 12);
+  auto all = take(reader->read(0, 100));
+  CHECK(offsets(all) == V{0, 1, 2, 10, 11});
+  CHECK(all.next_offset() == 12);
+  CHECK(all[3].value() == std::optional<std::string_view>("v10"));
+  CHECK(offsets(take(reader->read(3, 100))) == V{10, 11});
+  auto one = take(reader->read(6, 1));
+  CHECK(offsets(one) == V{10});
+  CHECK(one.next_offset() == 11);
+  CHECK(offsets(take(reader->read(1, 2))) == V{1, 2});
+  CHECK(take(reader->read(12, 1)).empty());
+  CHECK(reader->offset_for_time(1500) == std::optional<std::int64_t>(10));
+
+  std::vector<st::DumpedBatch> batches;
+  auto d = take(
+      st::dump_segment(dir.path(), 0, [&](const st::DumpedBatch& b) { batches.push_back(b); }));
+  CHECK(d.damage == nullptr);
+  CHECK(d.batches == 3);
+  CHECK(d.records == 5);
+  CHECK(d.end_offset == 12);
+  REQUIRE(batches.size() == 3);
+  CHECK(batches[1].compacted());
+  CHECK(batches[1].header.count == 0);
+  CHECK(batches[1].last_offset() == 7);
+  CHECK(batches[2].header.base_offset == 10);
+
+  // A writer recovers the segment as its active one (and writes its indexes); reads through
+  // it and through the reader agree, and the directory verifies.
+  {
+    auto log = take(st::Log::open(dir.path(), small_segments()));
+    CHECK(log->end_offset() == 12);
+    std::vector<std::int64_t> via_log;
+    for (const auto& r : take(log->read(0, 100))) via_log.push_back(r.offset());
+    CHECK(via_log == V{0, 1, 2, 10, 11});
+    take(log->append({.value = std::string_view("v12")}));
+  }
+  auto check = take(st::verify_log(dir.path()));
+  CHECK(check.problems.empty());
+  CHECK(check.records == 6);
+  // The segment, created at 1000 ms since the epoch, was due to roll: offset 12 starts the next.
+  CHECK(check.segments == 2);
+  reader = take(LogReader::open(dir.path()));
+  auto tail = take(reader->read(4, 100));
+  CHECK(offsets(tail) == V{10, 11});  // a read stays within one segment
+  CHECK(offsets(take(reader->read(tail.next_offset(), 100))) == V{12});
 }

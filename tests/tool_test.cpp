@@ -216,8 +216,8 @@ TEST_CASE("rill: consume as a group member commits, groups describe shows lag, r
 }
 
 TEST_CASE(
-    "rill: dump prints frames with offsets, positions, timestamps and CRCs; verify finds "
-    "damage",
+    "rill: dump prints batches and their records with offsets, positions, timestamps and "
+    "CRCs; verify finds damage",
     "[tool]") {
   rill_test::TempDir dir;
   REQUIRE(rill_cmd(dir.path(), "create orders --segment-bytes 4096").rc == 0);
@@ -230,14 +230,27 @@ TEST_CASE(
   const nlohmann::json first = j["segments"][0];
   CHECK(first["base_offset"] == 0);
   CHECK(first["damage"].is_null());
-  CHECK(first["frames"][0]["position"] == 64);
-  CHECK(first["frames"][0]["offset"] == 0);
-  CHECK(first["frames"][0]["value"] == "value-0");
-  CHECK(first["frames"][1]["position"] == 64 + first["frames"][0]["size"].get<int>());
+  const nlohmann::json& b0 = first["batches"][0];
+  CHECK(b0["position"] == 64);
+  CHECK(b0["base_offset"] == 0);
+  CHECK(b0["last_offset"] == 0);  // produce appends a record at a time: a batch each
+  CHECK(b0["count"] == 1);
+  CHECK(b0["valid"] == true);
+  REQUIRE(b0["records"].size() == 1);
+  CHECK(b0["records"][0]["offset"] == 0);
+  CHECK(b0["records"][0]["value"] == "value-0");
+  CHECK(b0["records"][0]["key_size"].is_null());
+  CHECK(first["batches"][1]["position"] == 64 + (b0["size"].get<int>() + 7) / 8 * 8);
+  CHECK(first["record_count"] == first["batches"].size());
   auto text = rill_cmd(dir.path(), "dump orders 0");
   CHECK(text.rc == 0);
-  CHECK(text.out.find("offset: 0 position: 64 ") != std::string::npos);
+  CHECK(text.out.find("baseOffset: 0 lastOffset: 0 count: 1 position: 64 ") != std::string::npos);
+  CHECK(text.out.find("| offset: 0 timestamp: ") != std::string::npos);
   CHECK(text.out.find("crc: ") != std::string::npos);
+  CHECK(text.out.find("isvalid: true") != std::string::npos);
+  auto brief = rill_cmd(dir.path(), "dump orders 0 --batches-only");
+  CHECK(brief.rc == 0);
+  CHECK(brief.out.find("| offset:") == std::string::npos);
   CHECK(rill_cmd(dir.path(), "dump nope 0").rc == kNotFound);
   CHECK(rill_cmd(dir.path(), "dump orders 3").rc == kInvalid);
 
@@ -247,10 +260,10 @@ TEST_CASE(
   auto piped = rill_cmd(dir.path(), "verify");
   CHECK(piped.err.find('[') == std::string::npos);  // no progress bar into a pipe
 
-  // Flip a byte inside the third record's value.
+  // Flip a byte inside the third batch's record.
   const std::string seg = dir.path() + "/orders/0/00000000000000000000.log";
   auto bytes = rill_test::read_file(seg);
-  const std::size_t pos = first["frames"][2]["position"].get<std::size_t>() + 42;
+  const std::size_t pos = first["batches"][2]["position"].get<std::size_t>() + 42;
   bytes[pos] ^= 0x01;
   rill_test::write_file(seg, bytes);
   auto bad = rill_cmd(dir.path(), "--json verify");
@@ -260,6 +273,8 @@ TEST_CASE(
   CHECK(report["partitions"][0]["problems"][0].get<std::string>().find("CRC") != std::string::npos);
   auto dumped = rill_cmd(dir.path(), "dump orders 0 --segment 0");
   CHECK(dumped.rc == kCorruption);
+  CHECK(dumped.out.find("baseOffset: 2 lastOffset: 2 count: 1 position: " +
+                        std::to_string(pos - 42)) != std::string::npos);
   CHECK(dumped.out.find("isvalid: false reason: frame CRC mismatch") != std::string::npos);
 }
 

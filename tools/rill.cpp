@@ -529,8 +529,86 @@ int cmd_consume(const Globals& g, const ConsumeArgs& a) {
 
 // --- dump ----------------------------------------------------------------------------------
 
+// What `dump` prints of each batch and record: kafka-dump-log's fields, rill's names.
+struct DumpOptions {
+  std::optional<std::uint64_t> only_segment;
+  bool print_values = false;  // keys and values too
+  bool batches_only = false;  // no record lines
+};
+
+std::string size_or_null(const std::optional<std::string_view>& v) {
+  return v ? std::to_string(v->size()) : std::string("-1");
+}
+
+// One record of a dumped batch: a JSON object, or a "| offset: ..." line.
+void dump_record(const Globals& g, const DumpOptions& o, const rill::storage::RecordView& r,
+                 json* records) {
+  if (g.json) {
+    json j{{"offset", r.offset()},
+           {"timestamp_ms", r.timestamp_ms()},
+           {"key_size", r.key() ? json(r.key()->size()) : json(nullptr)},
+           {"value_size", r.value() ? json(r.value()->size()) : json(nullptr)},
+           {"headers", r.headers().size()}};
+    if (o.print_values) {
+      j["key"] = r.key() ? json(*r.key()) : json(nullptr);
+      j["value"] = r.value() ? json(*r.value()) : json(nullptr);
+    }
+    records->push_back(std::move(j));
+    return;
+  }
+  std::cout << "| offset: " << r.offset() << " timestamp: " << r.timestamp_ms()
+            << " keySize: " << size_or_null(r.key()) << " valueSize: " << size_or_null(r.value())
+            << " headerKeys: [";
+  bool first = true;
+  for (const auto h : r.headers()) {
+    std::cout << (first ? "" : ",") << h.name;
+    first = false;
+  }
+  std::cout << "]";
+  if (o.print_values) {
+    std::cout << " key: " << (r.key() ? *r.key() : "null")
+              << " payload: " << (r.value() ? *r.value() : "null");
+  }
+  std::cout << "\n";
+}
+
+// One batch: a JSON object with its records, or a batch line followed by record lines.
+void dump_batch(const Globals& g, const DumpOptions& o, const rill::storage::DumpedBatch& b,
+                const char* damage, json* batches) {
+  const auto& h = b.header;
+  json records = json::array();
+  if (!g.json) {
+    std::cout << "baseOffset: " << h.base_offset << " lastOffset: " << b.last_offset()
+              << " count: " << h.count << " position: " << b.position
+              << " baseTimestamp: " << h.base_timestamp_ms
+              << " maxTimestamp: " << h.max_timestamp_ms << " size: " << h.size
+              << " compacted: " << (b.compacted() ? "true" : "false") << " crc: " << h.crc
+              << " isvalid: " << (b.valid ? "true" : "false");
+    if (!b.valid) std::cout << " reason: " << damage;
+    std::cout << "\n";
+  }
+  if (b.valid && !o.batches_only) {
+    auto it = b.records();
+    for (rill::storage::RecordView r; it.next(&r);) dump_record(g, o, r, &records);
+  }
+  if (!g.json) return;
+  json j{{"position", b.position},
+         {"base_offset", h.base_offset},
+         {"last_offset", b.last_offset()},
+         {"count", h.count},
+         {"base_timestamp_ms", h.base_timestamp_ms},
+         {"max_timestamp_ms", h.max_timestamp_ms},
+         {"size", h.size},
+         {"compacted", b.compacted()},
+         {"crc", h.crc},
+         {"valid", b.valid}};
+  if (!b.valid) j["reason"] = damage;
+  if (!o.batches_only) j["records"] = std::move(records);
+  batches->push_back(std::move(j));
+}
+
 int cmd_dump(const Globals& g, const std::string& topic, std::int32_t partition,
-             std::optional<std::uint64_t> only_segment, bool print_values) {
+             const DumpOptions& o) {
   auto view = open_view(g);
   take(view->partition(topic, partition));  // the topic and partition exist
   const std::string dir = g.dir + "/" + topic + "/" + std::to_string(partition);
@@ -538,69 +616,44 @@ int cmd_dump(const Globals& g, const std::string& topic, std::int32_t partition,
   json segments = json::array();
   bool damaged = false;
   for (const std::uint64_t base : bases) {
-    if (only_segment && *only_segment != base) continue;
-    json frames = json::array();
+    if (o.only_segment && *o.only_segment != base) continue;
+    json batches = json::array();
     if (!g.json) {
-      std::printf("Dumping %s\n",
-                  (dir + "/" + rill::storage::segment_file_name(base, ".log")).c_str());
+      std::cout << "Dumping " << dir << "/" << rill::storage::segment_file_name(base, ".log")
+                << "\n";
     }
+    // The walk's reason for stopping is known after it; an invalid batch comes last.
+    std::optional<rill::storage::DumpedBatch> invalid;
     const auto d =
-        take(rill::storage::dump_segment(dir, base, [&](const rill::storage::DumpedFrame& f) {
-          const auto& r = f.record;
-          json j{{"offset", r.offset()},
-                 {"position", f.position},
-                 {"timestamp_ms", r.timestamp_ms()},
-                 {"size", r.frame_bytes()},
-                 {"key_size", r.key() ? json(r.key()->size()) : json(nullptr)},
-                 {"value_size", r.value() ? json(r.value()->size()) : json(nullptr)},
-                 {"headers", r.headers().size()},
-                 {"crc", f.crc},
-                 {"valid", true}};
-          if (print_values) {
-            j["key"] = r.key() ? json(*r.key()) : json(nullptr);
-            j["value"] = r.value() ? json(*r.value()) : json(nullptr);
+        take(rill::storage::dump_segment(dir, base, [&](const rill::storage::DumpedBatch& b) {
+          if (b.valid) {
+            dump_batch(g, o, b, nullptr, &batches);
+          } else {
+            invalid = b;
           }
-          if (g.json) {
-            frames.push_back(std::move(j));
-            return;
-          }
-          std::printf(
-              "offset: %lld position: %llu timestamp_ms: %lld size: %zu keysize: %s valuesize: %s "
-              "headers: %zu crc: %u isvalid: true",
-              static_cast<long long>(r.offset()), static_cast<unsigned long long>(f.position),
-              static_cast<long long>(r.timestamp_ms()), r.frame_bytes(),
-              r.key() ? std::to_string(r.key()->size()).c_str() : "null",
-              r.value() ? std::to_string(r.value()->size()).c_str() : "null", r.headers().size(),
-              f.crc);
-          if (print_values) {
-            std::cout.flush();
-            std::cout << " key: " << (r.key() ? *r.key() : "null")
-                      << " payload: " << (r.value() ? *r.value() : "null");
-            std::cout.flush();
-          }
-          std::printf("\n");
         }));
     damaged = damaged || d.damage != nullptr;
+    if (invalid) {
+      dump_batch(g, o, *invalid, d.damage, &batches);
+    } else if (d.damage && !g.json) {  // not even a header there
+      std::cout << "position: " << d.end_position << " isvalid: false reason: " << d.damage << "\n";
+    }
     json s{{"base_offset", d.base_offset},
            {"created_ms", d.created_ms},
            {"file_bytes", d.file_bytes},
-           {"records", d.records},
+           {"batch_count", d.batches},
+           {"record_count", d.records},
            {"end_position", d.end_position},
            {"end_offset", d.end_offset},
            {"damage", d.damage ? json(d.damage) : json(nullptr)},
            {"trailing_nonzero_bytes", d.trailing_nonzero_bytes}};
     if (g.json) {
-      s["frames"] = std::move(frames);
+      s["batches"] = std::move(batches);
       segments.push_back(std::move(s));
     } else {
-      if (d.damage) {
-        std::printf("position: %llu isvalid: false reason: %s\n",
-                    static_cast<unsigned long long>(d.end_position), d.damage);
-      }
-      std::printf("segment %llu: %llu record(s), frames end at position %llu of %llu\n",
-                  static_cast<unsigned long long>(base), static_cast<unsigned long long>(d.records),
-                  static_cast<unsigned long long>(d.end_position),
-                  static_cast<unsigned long long>(d.file_bytes));
+      std::cout << "segment " << base << ": " << d.batches << " batch(es), " << d.records
+                << " record(s), batches end at position " << d.end_position << " of "
+                << d.file_bytes << "\n";
     }
   }
   if (g.json) print_json(json{{"topic", topic}, {"partition", partition}, {"segments", segments}});
@@ -940,15 +993,16 @@ int main(int argc, char** argv) {
   consume->callback([&] { run = [&] { return cmd_consume(g, consume_args); }; });
 
   std::int32_t partition = 0;
-  std::optional<std::uint64_t> segment;
-  bool print_values = false;
-  auto* dump = app.add_subcommand("dump", "a partition's segments frame by frame, CRC-checked");
+  DumpOptions dump_options;
+  auto* dump = app.add_subcommand(
+      "dump", "a partition's segments batch by batch and record by record, CRC-checked");
   dump->add_option("topic", topic, "topic name")->required();
   dump->add_option("partition", partition, "partition")->required();
-  dump->add_option("--segment", segment, "only the segment with this base offset");
-  dump->add_flag("--print-values", print_values, "print keys and values too");
-  dump->callback(
-      [&] { run = [&] { return cmd_dump(g, topic, partition, segment, print_values); }; });
+  dump->add_option("--segment", dump_options.only_segment,
+                   "only the segment with this base offset");
+  dump->add_flag("--print-values", dump_options.print_values, "print keys and values too");
+  dump->add_flag("--batches-only", dump_options.batches_only, "no line per record");
+  dump->callback([&] { run = [&] { return cmd_dump(g, topic, partition, dump_options); }; });
 
   auto* groups = app.add_subcommand("groups", "consumer groups: list, describe, reset, delete");
   groups->require_subcommand(1);

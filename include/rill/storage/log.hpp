@@ -140,23 +140,11 @@ struct LogCounters {
 
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
 // batch for the next read (Log::read_into) allocates nothing once it has grown.
-class RecordBatch {
- public:
-  using const_iterator = std::vector<RecordView>::const_iterator;
-  const_iterator begin() const noexcept { return records_.begin(); }
-  const_iterator end() const noexcept { return records_.end(); }
-  std::size_t size() const noexcept { return records_.size(); }
-  bool empty() const noexcept { return records_.empty(); }
-  const RecordView& operator[](std::size_t i) const noexcept { return records_[i]; }
-  // The offset to read next: after the last record, or the requested one when empty.
-  std::int64_t next_offset() const noexcept { return next_offset_; }
-
+class RecordBatch : public RecordViews {
  private:
   friend class Log;
-  std::vector<RecordView> records_;
   std::shared_ptr<const Segment> segment_;
-  std::uint64_t log_id_ = 0;  // Log::id_ of the log that filled it
-  std::int64_t next_offset_ = 0;
+  std::uint64_t log_id_ = 0;         // Log::id_ of the log that filled it
   std::uint64_t next_position_ = 0;  // the batch holding next_offset_, or after it
   std::uint64_t next_expect_ = 0;    // the offset the batch at next_position_ starts at
 };
