@@ -3,8 +3,9 @@
 #
 #   bash scripts/test.sh            # from the repository root (or ./scripts/test.sh)
 #
-# Build trees: build/gcc, build/clang. Missing tools (cmake, ninja, g++, clang, Catch2) are
-# installed with apt-get when run as root; otherwise the script says what to install.
+# Build trees: build/gcc, build/clang. Missing tools (cmake, ninja, g++, clang, Catch2, and
+# CLI11 + nlohmann-json for the rill tool) are installed with apt-get when run as root;
+# otherwise the script says what to install.
 #
 # Environment:
 #   RILL_COMPILERS   compilers to use, default "g++ clang++"
@@ -56,6 +57,9 @@ done
 catch2_present || required_pkgs+=(catch2)
 optional_pkgs=()
 have ninja || optional_pkgs+=(ninja-build)
+# The rill tool (tools/) and its tests build only with CLI11 and nlohmann-json.
+[[ -f /usr/include/CLI/CLI.hpp ]] || optional_pkgs+=(libcli11-dev)
+[[ -f /usr/include/nlohmann/json.hpp ]] || optional_pkgs+=(nlohmann-json3-dev)
 
 if ((${#required_pkgs[@]} + ${#optional_pkgs[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && have apt-get; then

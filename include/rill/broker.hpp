@@ -29,6 +29,7 @@
 #include <charconv>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,6 +101,37 @@ struct PartitionRecovery {
   storage::RecoveryReport report;
 };
 
+// Something the broker did or found that an operator may want in the application's log.
+struct LogEvent {
+  enum class Kind {
+    kRecovery,   // a partition's recovery on open was not clean (see storage::RecoveryReport)
+    kRetention,  // retention deleted segments of a partition
+    kRebalance,  // a consumer group moved to a new generation
+  };
+  Kind kind = Kind::kRecovery;
+  std::string topic{};          // empty for kRebalance
+  std::int32_t partition = -1;  // -1 for kRebalance
+  std::uint64_t bytes = 0;      // kRecovery: bytes dropped; kRetention: bytes deleted
+  std::string message{};        // one line for people
+};
+
+inline const char* to_string(LogEvent::Kind k) noexcept {
+  switch (k) {
+    case LogEvent::Kind::kRecovery:
+      return "recovery";
+    case LogEvent::Kind::kRetention:
+      return "retention";
+    case LogEvent::Kind::kRebalance:
+      return "rebalance";
+  }
+  return "?";
+}
+
+// Where LogEvents go. Called with no lock of rill's held (so it may call back into the broker),
+// possibly from several threads at once (appenders, the background thread, group members):
+// it must be thread-safe. Keep it short: an appender may be the one calling it.
+using LogSink = std::function<void(const LogEvent&)>;
+
 struct BrokerOptions {
   // Where all time comes from: record timestamps, segment roll, retention, group timeouts.
   std::shared_ptr<Clock> clock{};
@@ -115,6 +147,8 @@ struct BrokerOptions {
   // topic.conf, segments, indexes, lock files), before the umask: owner-only by default.
   mode_t file_mode = detail::kDefaultFileMode;
   mode_t dir_mode = detail::kDefaultDirMode;
+  // Recovery reports, retention deletions and group rebalances; empty (the default): silent.
+  LogSink log_sink{};
 };
 
 // What Broker::run_due() did.
@@ -453,6 +487,14 @@ class Broker {
     std::unique_ptr<Broker> b(new Broker(dir, std::move(options)));
     RILL_TRY(b->lock());
     RILL_TRY(b->load());
+    if (b->options_.log_sink) {
+      for (const auto& r : b->recovery_) {
+        b->options_.log_sink(
+            {LogEvent::Kind::kRecovery, r.topic, r.partition, r.report.dropped_bytes,
+             r.topic + "-" + std::to_string(r.partition) + ": recovery dropped " +
+                 std::to_string(r.report.dropped_bytes) + " bytes: " + r.report.detail});
+      }
+    }
     return b;
   }
 
@@ -544,6 +586,11 @@ class Broker {
     };
     auto c =
         std::make_shared<group::GroupCoordinator>(std::string(group_id), clock_, counter, *store);
+    if (options_.log_sink) {
+      c->set_rebalance_listener([sink = options_.log_sink](const std::string& what) {
+        sink({LogEvent::Kind::kRebalance, {}, -1, 0, what});
+      });
+    }
     groups_.emplace(std::string(group_id), c);
     return c;
   }
@@ -745,7 +792,16 @@ class Broker {
   Result<std::unique_ptr<storage::Log>> open_partition(const std::string& topic, std::int32_t p,
                                                        const TopicConfig& config,
                                                        const std::string& base = {}) {
-    const auto cfg = detail::log_config(config, options_, clock_, background_);
+    auto cfg = detail::log_config(config, options_, clock_, background_);
+    if (options_.log_sink) {
+      cfg.on_retention = [sink = options_.log_sink, topic, p](const storage::RetentionReport& r) {
+        sink({LogEvent::Kind::kRetention, topic, p, r.bytes_deleted,
+              topic + "-" + std::to_string(p) + ": retention deleted " +
+                  std::to_string(r.segments_deleted) + " segment(s), " +
+                  std::to_string(r.bytes_deleted) + " bytes; log starts at offset " +
+                  std::to_string(r.start_offset)});
+      };
+    }
     if (dir_.empty()) return storage::Log::open_in_memory(cfg);
     const std::string tdir = base.empty() ? topic_dir(topic) : base;
     RILL_TRY(detail::refuse_symlink(tdir));  // never followed out of the data directory

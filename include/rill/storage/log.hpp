@@ -67,6 +67,8 @@ struct Durability {
   static Durability every_append() { return {Mode::kEveryAppend, 0, 0}; }
 };
 
+struct RetentionReport;  // below
+
 struct LogConfig {
   // A segment file's size: it is preallocated to this and rolled when the next frame does
   // not fit. Kafka: segment.bytes.
@@ -116,6 +118,10 @@ struct LogConfig {
   // by default, as the data is the application's.
   mode_t file_mode = detail::kDefaultFileMode;
   mode_t dir_mode = detail::kDefaultDirMode;
+  // Called after retention deleted segments (not when it deleted none), with no lock of the
+  // log held, on the thread that ran retention (an appender, the background thread, or the
+  // caller of enforce_retention). Empty: nothing is called.
+  std::function<void(const RetentionReport&)> on_retention{};
 };
 
 // What recovery found on open. A crash of the appending process leaves at most a frame
@@ -145,25 +151,22 @@ struct RetentionReport {
   std::int64_t start_offset = 0;  // the log's first offset afterwards
 };
 
+// Activity of one log since it was opened in this process (Log::counters()): what a stats
+// snapshot reports. Monotonic; each field is read on its own (no snapshot across fields).
+struct LogCounters {
+  std::uint64_t appended_records = 0;
+  std::uint64_t appended_bytes = 0;    // batch bytes, padding included
+  std::uint64_t appended_batches = 0;  // batches written (one per append of <= 65535 records)
+  std::uint64_t read_records = 0;      // records returned by read()/read_into()
+};
+
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
 // batch for the next read (Log::read_into) allocates nothing once it has grown.
-class RecordBatch {
- public:
-  using const_iterator = std::vector<RecordView>::const_iterator;
-  const_iterator begin() const noexcept { return records_.begin(); }
-  const_iterator end() const noexcept { return records_.end(); }
-  std::size_t size() const noexcept { return records_.size(); }
-  bool empty() const noexcept { return records_.empty(); }
-  const RecordView& operator[](std::size_t i) const noexcept { return records_[i]; }
-  // The offset to read next: after the last record, or the requested one when empty.
-  std::int64_t next_offset() const noexcept { return next_offset_; }
-
+class RecordBatch : public RecordViews {
  private:
   friend class Log;
-  std::vector<RecordView> records_;
   std::shared_ptr<const Segment> segment_;
-  std::uint64_t log_id_ = 0;  // Log::id_ of the log that filled it
-  std::int64_t next_offset_ = 0;
+  std::uint64_t log_id_ = 0;         // Log::id_ of the log that filled it
   std::uint64_t next_position_ = 0;  // the batch holding next_offset_, or after it
   std::uint64_t next_expect_ = 0;    // the offset the batch at next_position_ starts at
 };
@@ -412,6 +415,8 @@ class Log final : private BackgroundTask {
       expect = next;
     }
     if (checked_to > checked_from) seg->mark_verified(checked_from, checked_to);
+    // relaxed: statistics only; one increment per read call, not per record.
+    read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
     out.next_offset_ = static_cast<std::int64_t>(at);
     out.next_position_ = pos;
     out.next_expect_ = expect;
@@ -569,6 +574,7 @@ class Log final : private BackgroundTask {
     if (!doomed.empty() && !dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
       RILL_TRY(detail::sync_directory(dir_));
     }
+    if (!doomed.empty() && config_.on_retention) config_.on_retention(report);
     return report;
   }
 
@@ -582,6 +588,15 @@ class Log final : private BackgroundTask {
     detail::futex_wake_all(wake_seq_);
     std::lock_guard lock(notifiers_mu_);
     for (Notifier* n : notifiers_) n->notify();
+  }
+
+  // What this log has appended and served since it was opened; cheap (four relaxed loads).
+  LogCounters counters() const noexcept {
+    // relaxed: statistics; see append_impl and read_into.
+    return {appended_records_.load(std::memory_order_relaxed),
+            appended_bytes_.load(std::memory_order_relaxed),
+            appended_batches_.load(std::memory_order_relaxed),
+            read_records_.load(std::memory_order_relaxed)};
   }
 
   const RecoveryReport& recovery() const noexcept { return recovery_; }
@@ -698,6 +713,8 @@ class Log final : private BackgroundTask {
       }
     }
     const std::uint64_t first = next_offset_;
+    const std::uint64_t first_pos = seg->write_position();
+    std::uint64_t batches = 0;
     for (std::size_t i = 0; i < records.size(); i += kMaxBatchRecords) {  // fits: checked above
       const auto part = records.subspan(i, std::min(kMaxBatchRecords, records.size() - i));
       const std::uint64_t pos = seg->write_position();
@@ -705,6 +722,7 @@ class Log final : private BackgroundTask {
                                           records.size() <= kKept ? payloads : nullptr);
       seg->note_frame(next_offset_, pos, b.max_timestamp_ms, align_frame(b.size));
       next_offset_ += part.size();
+      ++batches;
     }
     if (first_append_ms_ < 0) first_append_ms_ = now;
     seg->publish(next_offset_);
@@ -715,6 +733,16 @@ class Log final : private BackgroundTask {
     end_offset_.store(static_cast<std::int64_t>(next_offset_), std::memory_order_seq_cst);
     const auto count = static_cast<std::int64_t>(next_offset_ - first);
     unsynced_records_ += static_cast<std::uint64_t>(count);
+    // relaxed: statistics, written only under append_mu_ (so a plain load + store, no locked
+    // instruction), read by counters() with no ordering against anything.
+    appended_records_.store(
+        appended_records_.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(count),
+        std::memory_order_relaxed);
+    appended_bytes_.store(
+        appended_bytes_.load(std::memory_order_relaxed) + (seg->write_position() - first_pos),
+        std::memory_order_relaxed);
+    appended_batches_.store(appended_batches_.load(std::memory_order_relaxed) + batches,
+                            std::memory_order_relaxed);
     const bool sync_now = config_.durability.mode == Durability::Mode::kEveryAppend ||
                           (config_.durability.mode == Durability::Mode::kEveryRecords &&
                            unsynced_records_ >= config_.durability.every_records);
@@ -994,6 +1022,11 @@ class Log final : private BackgroundTask {
   std::vector<Notifier*> notifiers_;  // guarded by notifiers_mu_
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> durable_offset_{0};
+  // Statistics (counters()): the appenders' on their own line, the readers' on another.
+  alignas(64) std::atomic<std::uint64_t> appended_records_{0};
+  std::atomic<std::uint64_t> appended_bytes_{0};
+  std::atomic<std::uint64_t> appended_batches_{0};
+  alignas(64) mutable std::atomic<std::uint64_t> read_records_{0};
 
   // Background work (tick() runs on the Background's thread).
   Background* background_ = nullptr;

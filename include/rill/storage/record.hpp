@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "rill/detail/crc32c.hpp"
 #include "rill/storage/log_format.hpp"
@@ -140,6 +141,28 @@ class RecordView {
   std::uint32_t value_size_ = kNullSize;
   std::uint32_t header_count_ = 0;
   std::uint32_t stored_bytes_ = 0;
+};
+
+// Records read from a log, in offset order: views into mapped bytes that the class deriving
+// from it keeps mapped (Log's RecordBatch, LogReader's ReaderBatch). A value; no allocation
+// when a derived class refills one that has grown.
+class RecordViews {
+ public:
+  using const_iterator = std::vector<RecordView>::const_iterator;
+  const_iterator begin() const noexcept { return records_.begin(); }
+  const_iterator end() const noexcept { return records_.end(); }
+  std::size_t size() const noexcept { return records_.size(); }
+  bool empty() const noexcept { return records_.empty(); }
+  const RecordView& operator[](std::size_t i) const noexcept { return records_[i]; }
+  // The offset to read next: after the last record, or the requested one when empty (past a
+  // compacted batch's gap when that is all the read found).
+  std::int64_t next_offset() const noexcept { return next_offset_; }
+
+ protected:
+  RecordViews() = default;
+
+  std::vector<RecordView> records_;
+  std::int64_t next_offset_ = 0;
 };
 
 // --- encoding ---
@@ -580,5 +603,38 @@ inline FrameCheck check_frame(const std::byte* frame, std::size_t room,
   }
   return c;
 }
+
+// The records of one batch, decoded one at a time with decode_record, for code that walks a
+// batch whose header check_frame_header accepted (a dump, a read-only reader). Offsets skip a
+// compacted batch's gaps; an empty batch has no records. Never reads outside the batch.
+//   BatchRecords records(frame, check.header);
+//   for (RecordView r; records.next(&r);) use(r);
+//   if (records.damage() != nullptr) report(records.damage());
+class BatchRecords {
+ public:
+  BatchRecords(const std::byte* frame, const FrameHeader& h) noexcept
+      : h_(h), p_(frame + kFrameHeaderSize), end_(frame + h.size), left_(h.count) {}
+
+  // Decodes the next record into `*out`. False after the last record, or at a malformed one
+  // (damage() then says why).
+  bool next(RecordView* out) noexcept {
+    if (left_ == 0 || p_ == nullptr) return false;
+    p_ = decode_record(p_, end_, h_, next_delta_, out, &damage_);
+    if (p_ == nullptr) return false;
+    next_delta_ = static_cast<std::uint64_t>(out->offset()) - h_.base_offset + 1;
+    --left_;
+    return true;
+  }
+  // Why next() stopped before the batch's last record, or null.
+  const char* damage() const noexcept { return damage_; }
+
+ private:
+  FrameHeader h_;
+  const std::byte* p_;
+  const std::byte* end_;
+  std::uint32_t left_;
+  std::uint64_t next_delta_ = 0;
+  const char* damage_ = nullptr;
+};
 
 }  // namespace rill::storage
