@@ -3,15 +3,17 @@
 #
 #   bash scripts/test.sh            # from the repository root (or ./scripts/test.sh)
 #
-# Build trees: build/gcc, build/clang. Missing tools (cmake, ninja, g++, clang, Catch2) are
-# installed with apt-get when run as root; otherwise the script says what to install.
+# Build trees: build/gcc, build/clang. Missing tools (cmake, ninja, g++, clang, Catch2, and
+# CLI11 + nlohmann-json for the rill tool) are installed with apt-get when run as root;
+# otherwise the script says what to install.
 #
 # Environment:
 #   RILL_COMPILERS   compilers to use, default "g++ clang++"
 #   RILL_BUILD_TYPE  CMake build type, default RelWithDebInfo
 #   RILL_CTEST_JOBS  tests run in parallel, default 2 (concurrency tests always run alone)
 #   RILL_CMAKE_ARGS  extra arguments for the configure step
-#   RILL_CTEST_ARGS  extra arguments for ctest, e.g. "-L unit" or "-R log_test"
+#   RILL_CTEST_ARGS  arguments for ctest, e.g. "-L unit" or "-R log_test"; default "-LE stress"
+#                    (the long `stress` runs are left out unless asked for: "-L stress")
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +57,9 @@ done
 catch2_present || required_pkgs+=(catch2)
 optional_pkgs=()
 have ninja || optional_pkgs+=(ninja-build)
+# The rill tool (tools/) and its tests build only with CLI11 and nlohmann-json.
+[[ -f /usr/include/CLI/CLI.hpp ]] || optional_pkgs+=(libcli11-dev)
+[[ -f /usr/include/nlohmann/json.hpp ]] || optional_pkgs+=(nlohmann-json3-dev)
 
 if ((${#required_pkgs[@]} + ${#optional_pkgs[@]} > 0)); then
   if [[ $(id -u) -eq 0 ]] && have apt-get; then
@@ -137,7 +142,7 @@ for cxx in $compilers; do
     log "[$cxx] test (ctest -j$ctest_jobs)"
     ctest_log=$dir/ctest-summary.log
     # shellcheck disable=SC2086
-    if ! (cd "$dir" && ctest --output-on-failure -j "$ctest_jobs" ${RILL_CTEST_ARGS:-}) \
+    if ! (cd "$dir" && ctest --output-on-failure -j "$ctest_jobs" ${RILL_CTEST_ARGS:--LE stress}) \
         | tee "$ctest_log"; then
       status=FAIL step=tests
     fi

@@ -24,6 +24,7 @@
 
 #include "catch.hpp"
 #include "expected_record.hpp"
+#include "kill_child.hpp"
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
@@ -117,21 +118,6 @@ struct Ack {
   }
 }
 
-// Reads what is in the pipe (non-blocking) into `buf`; false at end of file.
-bool drain(int fd, std::vector<char>& buf) {
-  char chunk[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n > 0) {
-      buf.insert(buf.end(), chunk, chunk + n);
-      continue;
-    }
-    if (n == 0) return false;
-    if (errno == EINTR) continue;
-    return true;  // EAGAIN: nothing more for now
-  }
-}
-
 LogConfig config_for_round(std::uint64_t r) {
   static constexpr std::size_t kSegmentBytes[] = {64u << 10, 128u << 10, 256u << 10};
   LogConfig c;
@@ -168,46 +154,15 @@ TEST_CASE("every acknowledged record survives a SIGKILL", "[log][recovery][crash
     const bool verify = round % 4 != 1 || round + 1 == rounds;
     const bool early_kill = !recovered && rng() % 2 == 0;
     CAPTURE(round, end, recovered, early_kill);
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    (void)::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);  // best effort: fewer stalls of the child
-
     LogConfig child_config = config_for_round(static_cast<std::uint64_t>(round));
     // The prefault thread in half of the rounds: kills then also land while it runs.
     if (round % 2 == 1) child_config.prefault_bytes = 256u << 10;
     const std::uint64_t child_seed = rng();
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      child_main(path, child_config, salt, child_seed, fds[1]);
-    }
-    ::close(fds[1]);
-    REQUIRE(::fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);
-
     // Let the child start; once it has acknowledged something, let it run a random while.
-    std::vector<char> buf;
-    using Clock = std::chrono::steady_clock;
-    const auto give_up = Clock::now() + std::chrono::seconds(30);
-    bool open = true;
-    while (!early_kill && open && buf.size() < sizeof(Ack) && Clock::now() < give_up) {
-      open = drain(fds[0], buf);
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
     const auto run_for = std::chrono::microseconds(early_kill ? rng() % 3000 : 200 + rng() % 4800);
-    const auto kill_at = Clock::now() + run_for;
-    while (open && Clock::now() < kill_at) open = drain(fds[0], buf);
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(::fcntl(fds[0], F_SETFL, 0) == 0);
-    while (drain(fds[0], buf)) {
-    }
-    ::close(fds[0]);
-    INFO("child status " << status << " (exit code "
-                         << (WIFEXITED(status) ? WEXITSTATUS(status) : -1) << ")");
-    REQUIRE(WIFSIGNALED(status));
-    REQUIRE(WTERMSIG(status) == SIGKILL);
+    const std::vector<char> buf = rill_test::run_and_kill(
+        [&](int fd) { child_main(path, child_config, salt, child_seed, fd); }, early_kill,
+        sizeof(Ack), run_for);
 
     // Acknowledgements are dense and start where the log ended: at `end` after the parent's
     // recovery, else after what survived of the previous child's last, unacknowledged append.

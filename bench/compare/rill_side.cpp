@@ -109,8 +109,7 @@ void produce_consume(const std::string& dir, Report& report, std::size_t value_b
               rate_of(n, value_bytes, seconds_since(t0)), "Producer::send_batch");
 
   // W2: a consumer assigned the partition, from the start, touching every value byte.
-  RillConsumer consumer(*broker,
-                        {.auto_offset_reset = rill::OffsetReset::kEarliest, .busy_poll = busy});
+  RillConsumer consumer(*broker, {.auto_offset_reset = rill::OffsetReset::kEarliest});
   if (!consumer.assign({{"one", 0}})) {
     return report.failed(w2(value_bytes), "rill", "assign failed");
   }

@@ -8,6 +8,7 @@
 // Thread-safety: thread-safe (every call goes through the broker's coordinator and store).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -27,6 +28,18 @@ struct PartitionLag {
   std::int64_t end_offset = 0;
   std::int64_t lag = 0;  // end offset minus committed (minus the start offset when nothing is)
 };
+
+// The lag of a partition whose log spans [start_offset, end_offset) for a group that committed
+// `committed` there (nothing: the lag counts from the start).
+inline PartitionLag partition_lag(group::TopicPartition tp, std::optional<std::int64_t> committed,
+                                  std::int64_t start_offset, std::int64_t end_offset) {
+  PartitionLag l;
+  l.partition = std::move(tp);
+  l.committed = committed;
+  l.end_offset = end_offset;
+  l.lag = std::max<std::int64_t>(0, end_offset - (committed ? *committed : start_offset));
+  return l;
+}
 
 // Where reset_offsets() moves a group's committed offsets.
 struct OffsetResetSpec {
@@ -72,14 +85,10 @@ class ConsumerGroup {
       if (!st) continue;  // deleted since
       for (std::int32_t p = 0; p < (*st)->partition_count(); ++p) {
         const storage::Log& log = *(*st)->partition(p);
-        PartitionLag l;
-        l.partition = {topic, p};
-        l.end_offset = log.end_offset();
-        auto it = offsets.find(l.partition);
-        if (it != offsets.end()) l.committed = it->second.offset;
-        l.lag = l.end_offset - (l.committed ? *l.committed : log.start_offset());
-        if (l.lag < 0) l.lag = 0;
-        out.push_back(std::move(l));
+        auto it = offsets.find({topic, p});
+        out.push_back(partition_lag(
+            {topic, p}, it == offsets.end() ? std::nullopt : std::optional(it->second.offset),
+            log.start_offset(), log.end_offset()));
       }
     }
     return out;

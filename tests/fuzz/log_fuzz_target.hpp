@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_util.hpp"
 #include "rill/clock.hpp"
 #include "rill/storage/log.hpp"
 
@@ -293,16 +294,7 @@ class Harness {
 inline void add_segments(const std::string& scratch_dir,
                          std::vector<std::vector<std::uint8_t>>& out) {
   using namespace rill::storage;
-  const auto read = [&](const std::string& path) {
-    std::vector<std::uint8_t> b;
-    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-      std::uint8_t buf[4096];
-      for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;)
-        b.insert(b.end(), buf, buf + n);
-      std::fclose(f);
-    }
-    return b;
-  };
+  const auto read = read_bytes;
   std::vector<std::uint64_t> bases;
   if (DIR* d = ::opendir(scratch_dir.c_str())) {
     while (const dirent* e = ::readdir(d)) {
@@ -346,11 +338,7 @@ inline std::vector<std::vector<std::uint8_t>> seed_inputs(const std::string& scr
     {
       auto log = Log::open(scratch_dir, c);
       if (!log) return out;
-      std::uint64_t x = 42;
-      const auto next = [&x] {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        return x;
-      };
+      XorShift next{42};
       const std::string bytes(900, 'v');
       for (int i = 0; i < 120; ++i) {
         const Header hs[] = {

@@ -84,10 +84,16 @@ class GroupCoordinator {
 
   const std::string& group_id() const noexcept { return group_id_; }
 
+  // Called with a line of text after each rebalance (a new generation), outside the group's
+  // lock, on the thread whose call caused it. Set it before the coordinator is shared.
+  void set_rebalance_listener(std::function<void(const std::string&)> listener) {
+    on_rebalance_ = std::move(listener);
+  }
+
   // Adds a member; returns its id. Starts a new generation. Errors: kInvalidArgument when
   // the member's strategy differs from the group's (Kafka's INCONSISTENT_GROUP_PROTOCOL).
   Result<std::string> join(const MemberConfig& config) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     expire_locked();
     if (!members_.empty() && config.strategy != strategy_) {
       return fail(ErrorCode::kInvalidArgument,
@@ -107,7 +113,7 @@ class GroupCoordinator {
 
   // Removes a member that leaves cleanly; what it owned is released. Starts a new generation.
   void leave(const std::string& member) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     auto it = members_.find(member);
     if (it == members_.end()) {
       removed_.erase(member);
@@ -120,7 +126,7 @@ class GroupCoordinator {
 
   // Changes a member's subscription. Starts a new generation.
   Result<void> subscribe(const std::string& member, std::vector<std::string> topics) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     auto it = members_.find(member);
     if (it == members_.end()) return fenced(member);
     it->second.config.topics = std::move(topics);
@@ -131,7 +137,7 @@ class GroupCoordinator {
   // A member checks in: `polled` from poll(), false from other calls. Removes expired members
   // first, and tells this one what to release.
   Heartbeat heartbeat(const std::string& member, bool polled) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     const std::int64_t now = clock_->now_ms();
     Heartbeat hb;
     // The caller is alive, so it is refreshed before anyone is judged...
@@ -164,7 +170,7 @@ class GroupCoordinator {
 
   // The member has released `partitions` (after its on-revoked callback).
   void ack_revoked(const std::string& member, const std::vector<TopicPartition>& partitions) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     auto it = members_.find(member);
     if (it == members_.end()) return;
     for (const auto& tp : partitions) {
@@ -176,7 +182,7 @@ class GroupCoordinator {
   // Grants the member the partitions of its target that no other member owns; returns the
   // newly granted ones (on-assigned).
   std::vector<TopicPartition> claim(const std::string& member) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     std::vector<TopicPartition> granted;
     auto it = members_.find(member);
     if (it == members_.end()) return granted;
@@ -198,7 +204,7 @@ class GroupCoordinator {
   // a partition it commits; the store's errors.
   Result<void> commit(const std::string& member,
                       const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     auto it = members_.find(member);
     if (it == members_.end()) return fenced(member);
     for (const auto& [tp, unused] : offsets) {
@@ -216,7 +222,7 @@ class GroupCoordinator {
   // in Kafka, only while the group has no members: kFenced otherwise, so a stray standalone
   // consumer cannot overwrite the offsets of a group that is consuming.
   Result<void> commit_unmanaged(const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     expire_locked();
     if (!members_.empty()) {
       return fail(ErrorCode::kFenced, "group '" + group_id_ + "' has " +
@@ -236,13 +242,13 @@ class GroupCoordinator {
   }
 
   bool has_members() {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     expire_locked();
     return !members_.empty();
   }
 
   GroupDescription describe() {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     expire_locked();
     GroupDescription d;
     d.group_id = group_id_;
@@ -264,6 +270,25 @@ class GroupCoordinator {
   }
 
  private:
+  // Holds mu_; when released, reports the rebalances queued meanwhile to the listener,
+  // outside the lock, so that the listener may call back into the group.
+  class ReportingLock {
+   public:
+    explicit ReportingLock(GroupCoordinator& c) : c_(c), lock_(c.mu_) {}
+    ReportingLock(const ReportingLock&) = delete;
+    ReportingLock& operator=(const ReportingLock&) = delete;
+    ~ReportingLock() {
+      std::vector<std::string> events;
+      events.swap(c_.pending_events_);
+      lock_.unlock();
+      for (const auto& e : events) c_.on_rebalance_(e);
+    }
+
+   private:
+    GroupCoordinator& c_;
+    std::unique_lock<std::mutex> lock_;
+  };
+
   struct Member {
     MemberConfig config;
     std::set<TopicPartition> owned;
@@ -317,6 +342,11 @@ class GroupCoordinator {
 
   void rebalance_locked() {
     ++generation_;
+    if (on_rebalance_) {
+      pending_events_.push_back("group '" + group_id_ + "' rebalanced: generation " +
+                                std::to_string(generation_) + ", " +
+                                std::to_string(members_.size()) + " member(s)");
+    }
     counts_.clear();
     std::vector<MemberSubscription> subs;
     for (const auto& [id, m] : members_) {
@@ -344,7 +374,10 @@ class GroupCoordinator {
   PartitionCounter counter_;
   OffsetStore* store_;
 
+  std::function<void(const std::string&)> on_rebalance_;  // set before sharing, then read-only
+
   std::mutex mu_;
+  std::vector<std::string> pending_events_;  // rebalances to report, guarded by mu_
   AssignmentStrategy strategy_ = AssignmentStrategy::kRange;
   std::int32_t generation_ = 0;
   std::uint64_t member_seq_ = 0;

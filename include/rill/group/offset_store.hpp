@@ -37,6 +37,10 @@ struct OffsetAndMetadata {
   std::int64_t commit_timestamp_ms = 0;
 };
 
+// Committed offsets by group, then partition: what replaying __consumer_offsets gives.
+using GroupOffsets =
+    std::map<std::string, std::map<TopicPartition, OffsetAndMetadata>, std::less<>>;
+
 namespace detail {
 
 inline void put_u16(std::string& out, std::uint16_t v) {
@@ -81,6 +85,37 @@ inline std::string offset_key(std::string_view group, const TopicPartition& tp) 
   k += static_cast<char>((p >> 8) & 0xFF);
   k += static_cast<char>(p & 0xFF);
   return k;
+}
+
+// Applies one record of __consumer_offsets to `offsets` (the latest record per key wins; a
+// tombstone forgets the key). False when the record does not decode. Shared by OffsetStore's
+// replay and read-only readers of the topic (BrokerView).
+inline bool apply_offset_record(GroupOffsets& offsets, const storage::RecordView& r) {
+  std::string_view key = r.key().value_or(std::string_view());
+  std::string group;
+  TopicPartition tp;
+  std::uint64_t offset = 0;
+  std::uint64_t ts = 0;
+  std::string metadata;
+  bool ok = r.has_key() && get_string(key, group) && get_string(key, tp.topic) && key.size() == 4;
+  if (!ok) return false;
+  std::uint32_t p = 0;
+  for (char c : key) p = (p << 8) | static_cast<unsigned char>(c);
+  tp.partition = static_cast<std::int32_t>(p);
+  if (r.is_tombstone()) {
+    auto g = offsets.find(group);
+    if (g != offsets.end()) {
+      g->second.erase(tp);
+      if (g->second.empty()) offsets.erase(g);
+    }
+    return true;
+  }
+  std::string_view value = r.value().value_or(std::string_view());
+  ok = get_u64(value, offset) && get_u64(value, ts) && get_string(value, metadata) && value.empty();
+  if (!ok) return false;
+  offsets[group][tp] = {static_cast<std::int64_t>(offset), std::move(metadata),
+                        static_cast<std::int64_t>(ts)};
+  return true;
 }
 
 }  // namespace detail
@@ -180,36 +215,10 @@ class OffsetStore {
     while (next < log_->end_offset()) {
       RILL_TRY(log_->read_into(next, batch, 4096));
       for (const auto& r : batch) {
-        std::string_view key = r.key().value_or(std::string_view());
-        std::string group;
-        TopicPartition tp;
-        std::uint64_t offset = 0;
-        std::uint64_t ts = 0;
-        std::string metadata;
-        bool ok = r.has_key() && detail::get_string(key, group) &&
-                  detail::get_string(key, tp.topic) && key.size() == 4;
-        if (ok) {
-          std::uint32_t p = 0;
-          for (char c : key) p = (p << 8) | static_cast<unsigned char>(c);
-          tp.partition = static_cast<std::int32_t>(p);
-        }
-        if (ok && r.is_tombstone()) {
-          auto g = offsets_.find(group);
-          if (g != offsets_.end()) {
-            g->second.erase(tp);
-            if (g->second.empty()) offsets_.erase(g);
-          }
-          continue;
-        }
-        std::string_view value = r.value().value_or(std::string_view());
-        ok = ok && detail::get_u64(value, offset) && detail::get_u64(value, ts) &&
-             detail::get_string(value, metadata) && value.empty();
-        if (!ok) {
+        if (!detail::apply_offset_record(offsets_, r)) {
           return fail(ErrorCode::kCorruption, "committed-offsets record at offset " +
                                                   std::to_string(r.offset()) + " does not decode");
         }
-        offsets_[group][tp] = {static_cast<std::int64_t>(offset), std::move(metadata),
-                               static_cast<std::int64_t>(ts)};
       }
       next = batch.next_offset();
     }
@@ -218,7 +227,7 @@ class OffsetStore {
 
   storage::Log* log_;
   mutable std::mutex mu_;
-  std::map<std::string, std::map<TopicPartition, OffsetAndMetadata>, std::less<>> offsets_;
+  GroupOffsets offsets_;
 };
 
 }  // namespace rill::group

@@ -34,9 +34,10 @@ class SparseIndex {
   SparseIndex& operator=(SparseIndex&&) = delete;
 
   // Creates (truncating any old file) an empty index able to hold `capacity` entries. An empty
-  // `path` makes an in-memory index.
+  // `path` makes an in-memory index. `mode`: the new file's permissions (before the umask).
   static Result<SparseIndex> create(const std::string& path, std::uint64_t base_offset,
-                                    std::int64_t created_ms, std::size_t capacity) {
+                                    std::int64_t created_ms, std::size_t capacity,
+                                    mode_t mode = detail::kDefaultFileMode) {
     SparseIndex idx;
     idx.capacity_ = capacity;
     const std::size_t bytes = kFileHeaderSize + capacity * sizeof(Entry);
@@ -45,7 +46,7 @@ class SparseIndex {
       if (!m) return fail(std::move(m).error());
       idx.map_ = std::move(*m);
     } else {
-      auto f = detail::File::open(path, O_RDWR | O_CREAT | O_TRUNC);
+      auto f = detail::File::open(path, O_RDWR | O_CREAT | O_TRUNC, mode);
       if (!f) return fail(std::move(f).error());
       RILL_TRY(f->allocate(bytes));
       auto m = detail::Mapping::map_file(*f, bytes, true);

@@ -67,6 +67,8 @@ struct Durability {
   static Durability every_append() { return {Mode::kEveryAppend, 0, 0}; }
 };
 
+struct RetentionReport;  // below
+
 struct LogConfig {
   // A segment file's size: it is preallocated to this and rolled when the next frame does
   // not fit. Kafka: segment.bytes.
@@ -112,6 +114,14 @@ struct LogConfig {
   double min_cleanable_dirty_ratio = 0.5;
   // How often the background thread checks whether compaction is due.
   std::int64_t compaction_check_ms = 1000;
+  // Permissions of the files and directories the log creates, before the umask: owner-only
+  // by default, as the data is the application's.
+  mode_t file_mode = detail::kDefaultFileMode;
+  mode_t dir_mode = detail::kDefaultDirMode;
+  // Called after retention deleted segments (not when it deleted none), with no lock of the
+  // log held, on the thread that ran retention (an appender, the background thread, or the
+  // caller of enforce_retention). Empty: nothing is called.
+  std::function<void(const RetentionReport&)> on_retention{};
 };
 
 // What recovery found on open. A crash of the appending process leaves at most a frame
@@ -141,25 +151,22 @@ struct RetentionReport {
   std::int64_t start_offset = 0;  // the log's first offset afterwards
 };
 
+// Activity of one log since it was opened in this process (Log::counters()): what a stats
+// snapshot reports. Monotonic; each field is read on its own (no snapshot across fields).
+struct LogCounters {
+  std::uint64_t appended_records = 0;
+  std::uint64_t appended_bytes = 0;    // batch bytes, padding included
+  std::uint64_t appended_batches = 0;  // batches written (one per append of <= 65535 records)
+  std::uint64_t read_records = 0;      // records returned by read()/read_into()
+};
+
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
 // batch for the next read (Log::read_into) allocates nothing once it has grown.
-class RecordBatch {
- public:
-  using const_iterator = std::vector<RecordView>::const_iterator;
-  const_iterator begin() const noexcept { return records_.begin(); }
-  const_iterator end() const noexcept { return records_.end(); }
-  std::size_t size() const noexcept { return records_.size(); }
-  bool empty() const noexcept { return records_.empty(); }
-  const RecordView& operator[](std::size_t i) const noexcept { return records_[i]; }
-  // The offset to read next: after the last record, or the requested one when empty.
-  std::int64_t next_offset() const noexcept { return next_offset_; }
-
+class RecordBatch : public RecordViews {
  private:
   friend class Log;
-  std::vector<RecordView> records_;
   std::shared_ptr<const Segment> segment_;
-  std::uint64_t log_id_ = 0;  // Log::id_ of the log that filled it
-  std::int64_t next_offset_ = 0;
+  std::uint64_t log_id_ = 0;         // Log::id_ of the log that filled it
   std::uint64_t next_position_ = 0;  // the batch holding next_offset_, or after it
   std::uint64_t next_expect_ = 0;    // the offset the batch at next_position_ starts at
 };
@@ -176,9 +183,7 @@ class Log final : private BackgroundTask {
   // from the file system; kCorruption when a file is not a rill segment at all.
   static Result<std::unique_ptr<Log>> open(const std::string& dir, LogConfig config = {}) {
     RILL_TRY(validate(config));
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return fail(ErrorCode::kIoError, "create_directories(" + dir + "): " + ec.message());
+    RILL_TRY(detail::create_directories(dir, config.dir_mode));
     std::unique_ptr<Log> log(new Log(dir, std::move(config)));
     RILL_TRY(log->lock_directory());
     RILL_TRY(log->recover());
@@ -360,11 +365,16 @@ class Log final : private BackgroundTask {
         expect = next;
         continue;
       }
-      if (c.status == FrameStatus::kOk && config_.verify_checksums && pos >= verified) {
-        c = check_frame_header(base + pos, seg_end_pos - pos, expect, true);
+      // A batch below verified_to() was checked whole (CRC and every record's structure) by
+      // its writer, by recovery or by an earlier read, and never changes: its records decode
+      // without re-checking. Past it, with verify_checksums, check it whole once.
+      bool trusted = pos < verified;
+      if (c.status == FrameStatus::kOk && config_.verify_checksums && !trusted) {
+        c = check_frame(base + pos, seg_end_pos - pos, expect, true);
         if (c.status == FrameStatus::kOk) {
           if (checked_to != pos) checked_from = pos;
           checked_to = pos + align_frame(c.header.size);
+          trusted = true;
         }
       }
       if (c.status != FrameStatus::kOk) {
@@ -378,7 +388,8 @@ class Log final : private BackgroundTask {
       RecordView rv;
       for (std::uint32_t i = 0; i < h.count; ++i) {
         const char* reason = nullptr;
-        p = decode_record(p, batch_end, h, delta, &rv, &reason);
+        p = trusted ? decode_checked_record(p, h, &rv)
+                    : decode_record(p, batch_end, h, delta, &rv, &reason);
         if (p == nullptr) {
           if (!out.records_.empty()) {
             full = true;  // return what came before; the next read reports the damage
@@ -404,6 +415,8 @@ class Log final : private BackgroundTask {
       expect = next;
     }
     if (checked_to > checked_from) seg->mark_verified(checked_from, checked_to);
+    // relaxed: statistics only; one increment per read call, not per record.
+    read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
     out.next_offset_ = static_cast<std::int64_t>(at);
     out.next_position_ = pos;
     out.next_expect_ = expect;
@@ -561,6 +574,7 @@ class Log final : private BackgroundTask {
     if (!doomed.empty() && !dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
       RILL_TRY(detail::sync_directory(dir_));
     }
+    if (!doomed.empty() && config_.on_retention) config_.on_retention(report);
     return report;
   }
 
@@ -574,6 +588,15 @@ class Log final : private BackgroundTask {
     detail::futex_wake_all(wake_seq_);
     std::lock_guard lock(notifiers_mu_);
     for (Notifier* n : notifiers_) n->notify();
+  }
+
+  // What this log has appended and served since it was opened; cheap (four relaxed loads).
+  LogCounters counters() const noexcept {
+    // relaxed: statistics; see append_impl and read_into.
+    return {appended_records_.load(std::memory_order_relaxed),
+            appended_bytes_.load(std::memory_order_relaxed),
+            appended_batches_.load(std::memory_order_relaxed),
+            read_records_.load(std::memory_order_relaxed)};
   }
 
   const RecoveryReport& recovery() const noexcept { return recovery_; }
@@ -690,6 +713,8 @@ class Log final : private BackgroundTask {
       }
     }
     const std::uint64_t first = next_offset_;
+    const std::uint64_t first_pos = seg->write_position();
+    std::uint64_t batches = 0;
     for (std::size_t i = 0; i < records.size(); i += kMaxBatchRecords) {  // fits: checked above
       const auto part = records.subspan(i, std::min(kMaxBatchRecords, records.size() - i));
       const std::uint64_t pos = seg->write_position();
@@ -697,6 +722,7 @@ class Log final : private BackgroundTask {
                                           records.size() <= kKept ? payloads : nullptr);
       seg->note_frame(next_offset_, pos, b.max_timestamp_ms, align_frame(b.size));
       next_offset_ += part.size();
+      ++batches;
     }
     if (first_append_ms_ < 0) first_append_ms_ = now;
     seg->publish(next_offset_);
@@ -707,6 +733,16 @@ class Log final : private BackgroundTask {
     end_offset_.store(static_cast<std::int64_t>(next_offset_), std::memory_order_seq_cst);
     const auto count = static_cast<std::int64_t>(next_offset_ - first);
     unsynced_records_ += static_cast<std::uint64_t>(count);
+    // relaxed: statistics, written only under append_mu_ (so a plain load + store, no locked
+    // instruction), read by counters() with no ordering against anything.
+    appended_records_.store(
+        appended_records_.load(std::memory_order_relaxed) + static_cast<std::uint64_t>(count),
+        std::memory_order_relaxed);
+    appended_bytes_.store(
+        appended_bytes_.load(std::memory_order_relaxed) + (seg->write_position() - first_pos),
+        std::memory_order_relaxed);
+    appended_batches_.store(appended_batches_.load(std::memory_order_relaxed) + batches,
+                            std::memory_order_relaxed);
     const bool sync_now = config_.durability.mode == Durability::Mode::kEveryAppend ||
                           (config_.durability.mode == Durability::Mode::kEveryRecords &&
                            unsynced_records_ >= config_.durability.every_records);
@@ -730,7 +766,9 @@ class Log final : private BackgroundTask {
     return AppendInfo{static_cast<std::int64_t>(first), count, now};
   }
 
-  SegmentLayout layout() const { return {config_.segment_bytes, config_.index_interval_bytes}; }
+  SegmentLayout layout() const {
+    return {config_.segment_bytes, config_.index_interval_bytes, config_.file_mode};
+  }
 
   bool roll_due(const Segment& seg, std::int64_t now) const noexcept {
     return config_.segment_ms > 0 && first_append_ms_ >= 0 &&
@@ -794,7 +832,7 @@ class Log final : private BackgroundTask {
 
   Result<void> lock_directory() {
     const std::string path = dir_ + "/.lock";
-    auto f = detail::File::open(path, O_RDWR | O_CREAT);
+    auto f = detail::File::open(path, O_RDWR | O_CREAT, config_.file_mode);
     if (!f) return fail(std::move(f).error());
     if (::flock(f->fd(), LOCK_EX | LOCK_NB) != 0) {
       char holder[32] = {};
@@ -984,6 +1022,11 @@ class Log final : private BackgroundTask {
   std::vector<Notifier*> notifiers_;  // guarded by notifiers_mu_
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> durable_offset_{0};
+  // Statistics (counters()): the appenders' on their own line, the readers' on another.
+  alignas(64) std::atomic<std::uint64_t> appended_records_{0};
+  std::atomic<std::uint64_t> appended_bytes_{0};
+  std::atomic<std::uint64_t> appended_batches_{0};
+  alignas(64) mutable std::atomic<std::uint64_t> read_records_{0};
 
   // Background work (tick() runs on the Background's thread).
   Background* background_ = nullptr;
@@ -1321,7 +1364,7 @@ inline Result<bool> Log::install_compacted(const std::shared_ptr<Segment>& old,
     std::memcpy(seg->write_ptr(), bytes.data() + kFileHeaderSize, bytes.size() - kFileHeaderSize);
   } else {
     cleaned = old->log_path() + ".cleaned";
-    auto f = detail::File::open(cleaned, O_RDWR | O_CREAT | O_TRUNC);
+    auto f = detail::File::open(cleaned, O_RDWR | O_CREAT | O_TRUNC, config_.file_mode);
     if (!f) return fail(std::move(f).error());
     auto written = f->pwrite_all(bytes.data(), bytes.size(), 0);
     if (written) written = f->sync_data();  // the bytes are on disk before the rename is

@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "rill/detail/crc32c.hpp"
 #include "rill/storage/log_format.hpp"
@@ -127,6 +128,8 @@ class RecordView {
  private:
   friend const std::byte* decode_record(const std::byte*, const std::byte*, const FrameHeader&,
                                         std::uint64_t, RecordView*, const char**) noexcept;
+  friend const std::byte* decode_checked_record(const std::byte*, const FrameHeader&,
+                                                RecordView*) noexcept;
 
   std::int64_t offset_ = 0;
   std::int64_t timestamp_ms_ = 0;
@@ -138,6 +141,28 @@ class RecordView {
   std::uint32_t value_size_ = kNullSize;
   std::uint32_t header_count_ = 0;
   std::uint32_t stored_bytes_ = 0;
+};
+
+// Records read from a log, in offset order: views into mapped bytes that the class deriving
+// from it keeps mapped (Log's RecordBatch, LogReader's ReaderBatch). A value; no allocation
+// when a derived class refills one that has grown.
+class RecordViews {
+ public:
+  using const_iterator = std::vector<RecordView>::const_iterator;
+  const_iterator begin() const noexcept { return records_.begin(); }
+  const_iterator end() const noexcept { return records_.end(); }
+  std::size_t size() const noexcept { return records_.size(); }
+  bool empty() const noexcept { return records_.empty(); }
+  const RecordView& operator[](std::size_t i) const noexcept { return records_[i]; }
+  // The offset to read next: after the last record, or the requested one when empty (past a
+  // compacted batch's gap when that is all the read found).
+  std::int64_t next_offset() const noexcept { return next_offset_; }
+
+ protected:
+  RecordViews() = default;
+
+  std::vector<RecordView> records_;
+  std::int64_t next_offset_ = 0;
 };
 
 // --- encoding ---
@@ -451,6 +476,43 @@ enum class FrameStatus {
   return rec_end;
 }
 
+// Reads a varint of bytes already checked, and moves `p` past it.
+[[gnu::always_inline]] inline std::uint64_t take_checked_varint(const std::byte*& p) noexcept {
+  if (static_cast<std::uint8_t>(*p) < 0x80) [[likely]] {
+    return static_cast<std::uint8_t>(*p++);
+  }
+  std::uint64_t v = 0;
+  p = get_varint_slow(p, p + kMaxVarintSize, &v);
+  return v;
+}
+
+// decode_record for a record of a batch that check_frame() accepted: the same fields, none of
+// the checks (they all passed). Never for bytes that were not checked whole.
+[[gnu::always_inline]] inline const std::byte* decode_checked_record(const std::byte* p,
+                                                                     const FrameHeader& h,
+                                                                     RecordView* out) noexcept {
+  const std::byte* const start = p;
+  const std::uint64_t body = take_checked_varint(p);
+  const std::byte* const rec_end = p + body;
+  const std::uint64_t delta = take_checked_varint(p);
+  const std::uint64_t ts = take_checked_varint(p);
+  out->offset_ = static_cast<std::int64_t>(h.base_offset + delta);
+  out->timestamp_ms_ = h.base_timestamp_ms + unzigzag(ts);
+  std::uint64_t len = take_checked_varint(p);
+  out->key_ = reinterpret_cast<const char*>(p);
+  out->key_size_ = static_cast<std::uint32_t>(len - 1);  // kNullSize when len is 0
+  p += len == 0 ? 0 : len - 1;
+  len = take_checked_varint(p);
+  out->value_ = reinterpret_cast<const char*>(p);
+  out->value_size_ = static_cast<std::uint32_t>(len - 1);
+  p += len == 0 ? 0 : len - 1;
+  out->header_count_ = static_cast<std::uint32_t>(take_checked_varint(p));
+  out->headers_ = p;
+  out->end_ = rec_end;
+  out->stored_bytes_ = static_cast<std::uint32_t>(rec_end - start);
+  return rec_end;
+}
+
 // The offset after the batch's last record.
 inline std::uint64_t batch_next_offset(const FrameHeader& h) noexcept {
   return h.base_offset + h.last_offset_delta + 1;
@@ -541,5 +603,38 @@ inline FrameCheck check_frame(const std::byte* frame, std::size_t room,
   }
   return c;
 }
+
+// The records of one batch, decoded one at a time with decode_record, for code that walks a
+// batch whose header check_frame_header accepted (a dump, a read-only reader). Offsets skip a
+// compacted batch's gaps; an empty batch has no records. Never reads outside the batch.
+//   BatchRecords records(frame, check.header);
+//   for (RecordView r; records.next(&r);) use(r);
+//   if (records.damage() != nullptr) report(records.damage());
+class BatchRecords {
+ public:
+  BatchRecords(const std::byte* frame, const FrameHeader& h) noexcept
+      : h_(h), p_(frame + kFrameHeaderSize), end_(frame + h.size), left_(h.count) {}
+
+  // Decodes the next record into `*out`. False after the last record, or at a malformed one
+  // (damage() then says why).
+  bool next(RecordView* out) noexcept {
+    if (left_ == 0 || p_ == nullptr) return false;
+    p_ = decode_record(p_, end_, h_, next_delta_, out, &damage_);
+    if (p_ == nullptr) return false;
+    next_delta_ = static_cast<std::uint64_t>(out->offset()) - h_.base_offset + 1;
+    --left_;
+    return true;
+  }
+  // Why next() stopped before the batch's last record, or null.
+  const char* damage() const noexcept { return damage_; }
+
+ private:
+  FrameHeader h_;
+  const std::byte* p_;
+  const std::byte* end_;
+  std::uint32_t left_;
+  std::uint64_t next_delta_ = 0;
+  const char* damage_ = nullptr;
+};
 
 }  // namespace rill::storage

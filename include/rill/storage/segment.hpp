@@ -55,9 +55,29 @@ inline std::uint64_t count_batch_records(const std::byte* data, std::uint64_t li
   return n;
 }
 
+// Checks the file header at the start of a log file's mapped bytes (at least kFileHeaderSize
+// of them) for the segment named `base_offset`: what both a writer (Segment::open_file) and a
+// read-only reader (ReadOnlySegment::open) require before trusting anything after it. Errors:
+// kCorruption naming `path`.
+inline Result<FileHeader> read_log_file_header(const std::string& path, const std::byte* data,
+                                               std::uint64_t base_offset) {
+  FileHeader h;
+  std::memcpy(&h, data, sizeof h);
+  if (const char* why = check_file_header(h, FileKind::kLog)) {
+    return fail(ErrorCode::kCorruption, path + ": " + why);
+  }
+  if (h.base_offset != base_offset) {
+    return fail(ErrorCode::kCorruption, path + ": header base offset " +
+                                            std::to_string(h.base_offset) +
+                                            " does not match the file name");
+  }
+  return h;
+}
+
 struct SegmentLayout {
-  std::size_t capacity_bytes;        // bytes of the log file, header included
-  std::size_t index_interval_bytes;  // log bytes between index entries
+  std::size_t capacity_bytes;                   // bytes of the log file, header included
+  std::size_t index_interval_bytes;             // log bytes between index entries
+  mode_t file_mode = detail::kDefaultFileMode;  // permissions of new files (before the umask)
 };
 
 // What a scan of a segment found: where its valid frames end, and what (if anything) lies
@@ -120,17 +140,9 @@ class Segment {
     if (!m) return fail(std::move(m).error());
     s->file_ = std::move(*f);
     s->map_ = std::move(*m);
-    FileHeader h;
-    std::memcpy(&h, s->map_.data(), sizeof h);
-    if (const char* why = check_file_header(h, FileKind::kLog)) {
-      return fail(ErrorCode::kCorruption, s->log_path() + ": " + why);
-    }
-    if (h.base_offset != base_offset) {
-      return fail(ErrorCode::kCorruption, s->log_path() + ": header base offset " +
-                                              std::to_string(h.base_offset) +
-                                              " does not match the file name");
-    }
-    s->created_ms_ = h.created_ms;
+    auto h = read_log_file_header(s->log_path(), s->map_.data(), base_offset);
+    if (!h) return fail(std::move(h).error());
+    s->created_ms_ = h->created_ms;
     return s;
   }
 
@@ -456,7 +468,7 @@ class Segment {
       if (!m) return fail(std::move(m).error());
       map_ = std::move(*m);
     } else {
-      auto f = detail::File::open(log_path(), O_RDWR | O_CREAT | O_EXCL);
+      auto f = detail::File::open(log_path(), O_RDWR | O_CREAT | O_EXCL, layout_.file_mode);
       if (!f) return fail(std::move(f).error());
       file_ = std::move(*f);
       RILL_TRY(file_.allocate(layout_.capacity_bytes));
@@ -480,9 +492,10 @@ class Segment {
     const std::string ti_path = dir_.empty() ? std::string() : time_index_path();
     offset_index_.reset();
     time_index_.reset();
-    auto oi = OffsetIndex::create(oi_path, base_offset_, now_ms, index_capacity());
+    auto oi =
+        OffsetIndex::create(oi_path, base_offset_, now_ms, index_capacity(), layout_.file_mode);
     if (!oi) return fail(std::move(oi).error());
-    auto ti = TimeIndex::create(ti_path, base_offset_, now_ms, index_capacity());
+    auto ti = TimeIndex::create(ti_path, base_offset_, now_ms, index_capacity(), layout_.file_mode);
     if (!ti) return fail(std::move(ti).error());
     offset_index_.emplace(std::move(*oi));
     time_index_.emplace(std::move(*ti));

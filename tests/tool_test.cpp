@@ -1,0 +1,320 @@
+// The `rill` command-line tool, driven as a user would: the real binary, its exit codes, its
+// text and its JSON (parsed back).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "catch.hpp"
+#include "test_util.hpp"
+
+#if !defined(RILL_TOOL_PATH)
+
+TEST_CASE("the rill tool is not built (CLI11 or nlohmann-json missing)", "[tool]") {
+  WARN("tools/CMakeLists.txt did not build the rill tool; its tests are skipped");
+}
+
+#else
+
+#include <nlohmann/json.hpp>
+
+#include "rill/rill.hpp"
+
+namespace {
+
+struct Run {
+  int rc;
+  std::string out;
+  std::string err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// Runs `rill -d dir args...` through the shell, with `input` on standard input.
+Run rill_cmd(const std::string& dir, const std::string& args, const std::string& input = "") {
+  rill_test::TempDir scratch;
+  const std::string in = scratch.sub("in");
+  const std::string err = scratch.sub("err");
+  {
+    FILE* f = std::fopen(in.c_str(), "w");
+    std::fwrite(input.data(), 1, input.size(), f);
+    std::fclose(f);
+  }
+  const std::string cmd = std::string(RILL_TOOL_PATH) + " -d " + quote(dir) + " " + args + " <" +
+                          quote(in) + " 2>" + quote(err);
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  Run r{};
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto e = rill_test::read_file(err);
+  r.err.assign(e.begin(), e.end());
+  return r;
+}
+
+nlohmann::json parse(const Run& r) {
+  INFO(r.out << r.err);
+  REQUIRE(r.rc == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+std::vector<nlohmann::json> parse_lines(const Run& r) {
+  INFO(r.out << r.err);
+  REQUIRE(r.rc == 0);
+  std::vector<nlohmann::json> out;
+  std::size_t at = 0;
+  while (at < r.out.size()) {
+    const auto nl = r.out.find('\n', at);
+    out.push_back(nlohmann::json::parse(r.out.substr(at, nl - at)));
+    at = nl + 1;
+  }
+  return out;
+}
+
+constexpr int kNotFound = 2;
+constexpr int kCorruption = 3;
+constexpr int kLocked = 4;
+constexpr int kInvalid = 5;
+constexpr int kUnsupported = 7;
+
+}  // namespace
+
+TEST_CASE("rill: --help for every subcommand, and usage errors exit 1", "[tool]") {
+  rill_test::TempDir dir;
+  for (const char* sub :
+       {"topics", "describe", "create", "delete", "add-partitions", "produce", "consume", "dump",
+        "groups", "groups describe", "groups reset", "verify", "retention", "compact", "stats"}) {
+    auto r = rill_cmd(dir.path(), std::string(sub) + " --help");
+    INFO(sub);
+    CHECK(r.rc == 0);
+    CHECK(r.out.find("Usage") != std::string::npos);
+  }
+  CHECK(rill_cmd(dir.path(), "").rc == 1);                           // no subcommand
+  CHECK(rill_cmd(dir.path(), "frobnicate").rc == 1);                 // unknown subcommand
+  CHECK(rill_cmd(dir.path(), "consume t -o abc").rc == 1);           // not a number
+  CHECK(rill_cmd(dir.path(), "consume t --from-end -o 3").rc == 1);  // exclusive options
+}
+
+TEST_CASE("rill: create, topics, describe, add-partitions, delete", "[tool]") {
+  rill_test::TempDir dir;
+  auto j = parse(rill_cmd(dir.path(), "--json create orders -p 3 --segment-bytes 65536"));
+  CHECK(j["name"] == "orders");
+  CHECK(j["config"]["partitions"] == 3);
+  CHECK(j["config"]["segment_bytes"] == 65536);
+  CHECK(j["partitions"].size() == 3);
+  CHECK(rill_cmd(dir.path(), "create orders").rc == kInvalid);  // exists
+
+  j = parse(rill_cmd(dir.path(), "--json topics"));
+  REQUIRE(j["topics"].size() == 1);
+  CHECK(j["topics"][0]["name"] == "orders");
+  CHECK(j["topics"][0]["records"] == 0);
+  CHECK(j["topics"][0]["oldest_timestamp_ms"].is_null());
+  auto text = rill_cmd(dir.path(), "topics");
+  CHECK(text.rc == 0);
+  CHECK(text.out.find("orders") != std::string::npos);
+
+  j = parse(rill_cmd(dir.path(), "--json add-partitions orders --total 5"));
+  CHECK(j["partitions"].size() == 5);
+  CHECK(rill_cmd(dir.path(), "add-partitions orders --total 2").rc == kInvalid);
+  CHECK(rill_cmd(dir.path(), "describe nope").rc == kNotFound);
+  CHECK(rill_cmd(dir.path(), "add-partitions nope --total 9").rc == kNotFound);
+
+  CHECK(rill_cmd(dir.path(), "delete orders").rc == 0);
+  CHECK(rill_cmd(dir.path(), "delete orders").rc == kNotFound);
+  CHECK(parse(rill_cmd(dir.path(), "--json topics"))["topics"].empty());
+}
+
+TEST_CASE("rill: a missing directory is exit 2 for every reading command", "[tool]") {
+  rill_test::TempDir dir;
+  const std::string missing = dir.sub("missing");
+  for (const char* args : {"topics", "describe t", "consume t", "dump t 0", "groups list", "verify",
+                           "stats", "produce t", "delete t"}) {
+    auto r = rill_cmd(missing, args);
+    INFO(args << ": " << r.err);
+    CHECK(r.rc == kNotFound);
+    CHECK(r.err.find("does not exist") != std::string::npos);
+  }
+}
+
+TEST_CASE("rill: produce from stdin, then consume it back from anywhere", "[tool]") {
+  rill_test::TempDir dir;
+  REQUIRE(rill_cmd(dir.path(), "create orders -p 2 --segment-bytes 65536").rc == 0);
+  auto p = parse(
+      rill_cmd(dir.path(), "--json produce orders -K : -H src=cli -p 1", "a:1\nb:2\nnokey\nc:3\n"));
+  CHECK(p["records"] == 4);
+  CHECK(p["produced"][3]["partition"] == 1);
+  CHECK(p["produced"][3]["offset"] == 3);
+  // Keyed records without -p go where murmur2 sends them.
+  p = parse(rill_cmd(dir.path(), "--json produce orders -K :", "customer-7:x\n"));
+  CHECK(p["produced"][0]["partition"] == rill::partition_for_key("customer-7", 2));
+
+  auto recs = parse_lines(rill_cmd(dir.path(), "--json consume orders -p 1"));
+  REQUIRE(recs.size() >= 4);
+  CHECK(recs[0]["key"] == "a");
+  CHECK(recs[0]["value"] == "1");
+  CHECK(recs[0]["headers"][0]["name"] == "src");
+  CHECK(recs[0]["headers"][0]["value"] == "cli");
+  CHECK(recs[2]["key"].is_null());
+  CHECK(recs[2]["value"] == "nokey");
+
+  auto text = rill_cmd(dir.path(), "consume orders -p 1 -o 1 -n 2 --print-key --key-separator =");
+  CHECK(text.rc == 0);
+  CHECK(text.out == "b=2\n=nokey\n");
+  CHECK(rill_cmd(dir.path(), "consume orders -p 1 --from-end").out.empty());
+  const auto ts = recs[1]["timestamp_ms"].get<std::int64_t>();
+  auto from_ts = parse_lines(
+      rill_cmd(dir.path(), "--json consume orders -p 1 -n 1 --timestamp " + std::to_string(ts)));
+  REQUIRE(from_ts.size() == 1);
+  CHECK(from_ts[0]["offset"].get<std::int64_t>() <= 1);
+
+  // Errors: bad offset, unknown topic, partition out of range.
+  auto bad = rill_cmd(dir.path(), "consume orders -p 1 -o 99");
+  CHECK(bad.rc == kInvalid);
+  CHECK(bad.err.find("offset 99") != std::string::npos);
+  CHECK(rill_cmd(dir.path(), "consume nope").rc == kNotFound);
+  CHECK(rill_cmd(dir.path(), "consume orders -p 7").rc == kInvalid);
+  CHECK(rill_cmd(dir.path(), "produce nope", "x\n").rc == kNotFound);
+  CHECK(rill_cmd(dir.path(), "produce orders -p 9", "x\n").rc == kInvalid);
+}
+
+TEST_CASE("rill: consume as a group member commits, groups describe shows lag, reset, delete",
+          "[tool]") {
+  rill_test::TempDir dir;
+  REQUIRE(rill_cmd(dir.path(), "create orders -p 2 --segment-bytes 65536").rc == 0);
+  REQUIRE(rill_cmd(dir.path(), "produce orders -p 0", "a\nb\nc\n").rc == 0);
+  REQUIRE(rill_cmd(dir.path(), "produce orders -p 1", "d\n").rc == 0);
+
+  auto got = rill_cmd(dir.path(), "consume orders --group billing -n 2");
+  CHECK(got.rc == 0);
+  CHECK(got.out == "a\nb\n");
+  auto j = parse(rill_cmd(dir.path(), "--json groups list"));
+  CHECK(j["groups"] == nlohmann::json::array({"billing"}));
+  j = parse(rill_cmd(dir.path(), "--json groups describe billing"));
+  CHECK(j["total_lag"] == 2);
+  REQUIRE(j["partitions"].size() == 2);
+  CHECK(j["partitions"][0]["committed"] == 2);
+  CHECK(j["partitions"][0]["lag"] == 1);
+  CHECK(j["partitions"][1]["committed"].is_null());
+  // The group resumes where it committed.
+  CHECK(rill_cmd(dir.path(), "consume orders --group billing").out == "c\nd\n");
+
+  j = parse(rill_cmd(dir.path(), "--json groups reset billing -t orders --to-earliest"));
+  CHECK(j["total_lag"] == 4);
+  CHECK(rill_cmd(dir.path(), "groups reset billing -t orders --to-offset 99").rc == kInvalid);
+  CHECK(rill_cmd(dir.path(), "groups reset billing -t orders").rc == 1);
+  CHECK(rill_cmd(dir.path(), "groups describe nobody").rc == kNotFound);
+  CHECK(rill_cmd(dir.path(), "groups delete billing").rc == 0);
+  CHECK(rill_cmd(dir.path(), "groups delete billing").rc == kNotFound);
+  CHECK(parse(rill_cmd(dir.path(), "--json groups list"))["groups"].empty());
+}
+
+TEST_CASE(
+    "rill: dump prints batches and their records with offsets, positions, timestamps and "
+    "CRCs; verify finds damage",
+    "[tool]") {
+  rill_test::TempDir dir;
+  REQUIRE(rill_cmd(dir.path(), "create orders --segment-bytes 4096").rc == 0);
+  std::string lines;
+  for (int i = 0; i < 100; ++i) lines += "value-" + std::to_string(i) + "\n";
+  REQUIRE(rill_cmd(dir.path(), "produce orders", lines).rc == 0);
+
+  auto j = parse(rill_cmd(dir.path(), "--json dump orders 0 --print-values"));
+  REQUIRE(j["segments"].size() > 1);
+  const nlohmann::json first = j["segments"][0];
+  CHECK(first["base_offset"] == 0);
+  CHECK(first["damage"].is_null());
+  const nlohmann::json& b0 = first["batches"][0];
+  CHECK(b0["position"] == 64);
+  CHECK(b0["base_offset"] == 0);
+  CHECK(b0["last_offset"] == 0);  // produce appends a record at a time: a batch each
+  CHECK(b0["count"] == 1);
+  CHECK(b0["valid"] == true);
+  REQUIRE(b0["records"].size() == 1);
+  CHECK(b0["records"][0]["offset"] == 0);
+  CHECK(b0["records"][0]["value"] == "value-0");
+  CHECK(b0["records"][0]["key_size"].is_null());
+  CHECK(first["batches"][1]["position"] == 64 + (b0["size"].get<int>() + 7) / 8 * 8);
+  CHECK(first["record_count"] == first["batches"].size());
+  auto text = rill_cmd(dir.path(), "dump orders 0");
+  CHECK(text.rc == 0);
+  CHECK(text.out.find("baseOffset: 0 lastOffset: 0 count: 1 position: 64 ") != std::string::npos);
+  CHECK(text.out.find("| offset: 0 timestamp: ") != std::string::npos);
+  CHECK(text.out.find("crc: ") != std::string::npos);
+  CHECK(text.out.find("isvalid: true") != std::string::npos);
+  auto brief = rill_cmd(dir.path(), "dump orders 0 --batches-only");
+  CHECK(brief.rc == 0);
+  CHECK(brief.out.find("| offset:") == std::string::npos);
+  CHECK(rill_cmd(dir.path(), "dump nope 0").rc == kNotFound);
+  CHECK(rill_cmd(dir.path(), "dump orders 3").rc == kInvalid);
+
+  j = parse(rill_cmd(dir.path(), "--json verify"));
+  CHECK(j["ok"] == true);
+  CHECK(j["records"] == 100);
+  auto piped = rill_cmd(dir.path(), "verify");
+  CHECK(piped.err.find('[') == std::string::npos);  // no progress bar into a pipe
+
+  // Flip a byte inside the third batch's record.
+  const std::string seg = dir.path() + "/orders/0/00000000000000000000.log";
+  auto bytes = rill_test::read_file(seg);
+  const std::size_t pos = first["batches"][2]["position"].get<std::size_t>() + 42;
+  bytes[pos] ^= 0x01;
+  rill_test::write_file(seg, bytes);
+  auto bad = rill_cmd(dir.path(), "--json verify");
+  CHECK(bad.rc == kCorruption);
+  auto report = nlohmann::json::parse(bad.out);
+  CHECK(report["ok"] == false);
+  CHECK(report["partitions"][0]["problems"][0].get<std::string>().find("CRC") != std::string::npos);
+  auto dumped = rill_cmd(dir.path(), "dump orders 0 --segment 0");
+  CHECK(dumped.rc == kCorruption);
+  CHECK(dumped.out.find("baseOffset: 2 lastOffset: 2 count: 1 position: " +
+                        std::to_string(pos - 42)) != std::string::npos);
+  CHECK(dumped.out.find("isvalid: false reason: frame CRC mismatch") != std::string::npos);
+}
+
+TEST_CASE(
+    "rill: read-only commands work while an application holds the directory; writing "
+    "ones exit 4",
+    "[tool]") {
+  rill_test::TempDir dir;
+  rill::BrokerOptions o;
+  o.prefault_bytes = 0;
+  auto broker = rill::Broker::open(dir.path(), o);
+  REQUIRE(broker.has_value());
+  REQUIRE((*broker)->create_topic("live", {.partitions = 1}).has_value());
+  auto state = (*broker)->topic_state("live");
+  REQUIRE((*state)->partition(0)->append({.value = std::string_view("hello")}).has_value());
+
+  CHECK(parse(rill_cmd(dir.path(), "--json topics"))["topics"][0]["records"] == 1);
+  CHECK(rill_cmd(dir.path(), "consume live").out == "hello\n");
+  CHECK(rill_cmd(dir.path(), "verify").rc == 0);
+  auto s = parse(rill_cmd(dir.path(), "--json stats"));
+  CHECK(s["partitions"][0]["end_offset"] == 1);
+  auto locked = rill_cmd(dir.path(), "produce live", "x\n");
+  CHECK(locked.rc == kLocked);
+  CHECK(locked.err.find(std::to_string(::getpid())) != std::string::npos);
+  CHECK(rill_cmd(dir.path(), "create other").rc == kLocked);
+  CHECK(rill_cmd(dir.path(), "retention").rc == kLocked);
+}
+
+TEST_CASE("rill: retention on demand deletes old segments; compact is not supported", "[tool]") {
+  rill_test::TempDir dir;
+  REQUIRE(rill_cmd(dir.path(), "create logs --segment-bytes 4096 --retention-bytes 4096").rc == 0);
+  std::string lines;
+  for (int i = 0; i < 200; ++i) lines += "value-" + std::to_string(i) + "\n";
+  REQUIRE(rill_cmd(dir.path(), "produce logs", lines).rc == 0);
+  auto j = parse(rill_cmd(dir.path(), "--json retention logs"));
+  REQUIRE(j["partitions"].size() == 1);
+  CHECK(j["partitions"][0]["start_offset"].get<std::int64_t>() > 0);
+  auto d = parse(rill_cmd(dir.path(), "--json describe logs"));
+  CHECK(d["partitions"][0]["start_offset"] == j["partitions"][0]["start_offset"]);
+  CHECK(rill_cmd(dir.path(), "compact logs").rc == kUnsupported);
+}
+
+#endif
