@@ -11,11 +11,13 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "catch.hpp"
+#include "compaction_model.hpp"
 #include "fault_injection.hpp"
 #include "rill/broker.hpp"
 #include "rill/storage/log.hpp"
@@ -61,6 +63,13 @@ void check_records(const Log& log, std::int64_t end) {
     CHECK((*got)[0].value() == std::optional<std::string_view>(value_for(at)));
   }
 }
+
+struct CompactionFault {
+  FileOp op;
+  int err;
+  const char* path_contains;
+  ErrorCode code;
+};
 
 struct SegmentFault {
   FileOp op;
@@ -125,6 +134,71 @@ TEST_CASE(
   REQUIRE(again);
   CHECK((*again)->recovery().clean());
   check_records(**again, end);
+}
+
+TEST_CASE(
+    "a compaction whose output cannot be written, synced or renamed fails, leaves the log as "
+    "it was, and a later compaction succeeds",
+    "[log][fault][compaction]") {
+  const CompactionFault f =
+      GENERATE(CompactionFault{FileOp::kOpen, ENOSPC, ".cleaned", ErrorCode::kNoSpace},
+               CompactionFault{FileOp::kWrite, ENOSPC, ".cleaned", ErrorCode::kNoSpace},
+               CompactionFault{FileOp::kSync, EIO, ".cleaned", ErrorCode::kIoError},
+               CompactionFault{FileOp::kRename, EIO, ".cleaned", ErrorCode::kIoError},
+               CompactionFault{FileOp::kRemove, EIO, ".index", ErrorCode::kIoError});
+  CAPTURE(static_cast<int>(f.op), f.err, f.path_contains);
+  rill_test::TempDir tmp;
+  const std::string dir = tmp.sub("log");
+  LogConfig config = small_log();
+  config.delete_retention_ms = std::numeric_limits<std::int64_t>::max();
+  rill_test::KeyedRecords model;
+  model.keys = 40;
+  auto log = Log::open(dir, config);
+  REQUIRE(log);
+  model.append(**log, 0, 700);
+  REQUIRE((*log)->segment_count() >= 4);
+  const auto total = static_cast<std::uint64_t>((*log)->end_offset());
+  const auto before = rill_test::read_offsets(**log, model);
+  REQUIRE(before.size() == total);
+  const auto files_before = names_in(dir);
+  // The old segment's indexes go just before the rename (recovery rebuilds them): a failed
+  // rename may leave them gone, nothing else.
+  const auto changed_at_most = [&](const std::set<std::string>& now) {
+    const std::string first = (*log)->segments().front()->log_path();
+    const std::string stem = std::filesystem::path(first).stem().string();
+    for (const auto& name : files_before) {
+      if (now.count(name) == 0) CHECK((f.op == FileOp::kRename && name.rfind(stem, 0) == 0));
+    }
+    for (const auto& name : now) CHECK(files_before.count(name) == 1);
+  };
+  {
+    FaultInjector disk({.op = f.op, .err = f.err, .path_contains = f.path_contains});
+    auto c = (*log)->compact();
+    REQUIRE(!c);
+    INFO(c.error().to_string());
+    CHECK(c.error().code() == f.code);
+    CHECK(c.error().message().find(dir) != std::string::npos);  // names the file
+    CHECK(disk.failures() == 1);
+    // Nothing changed: the same records are read, no output is left behind.
+    CHECK(rill_test::read_offsets(**log, model) == before);
+    CHECK(rill_test::files_with_suffix(dir, ".cleaned").empty());
+    changed_at_most(names_in(dir));
+    disk.heal();
+  }
+  // A later compaction succeeds and keeps exactly what it may.
+  auto c = (*log)->compact();
+  INFO((c ? std::string() : c.error().to_string()));
+  REQUIRE(c);
+  CHECK(c->segments_rewritten >= 1);
+  const std::uint64_t active = (*log)->segments().back()->base_offset();
+  const auto after = rill_test::read_offsets(**log, model);
+  rill_test::check_compacted(model, after, total, total, active, true, true);
+  CHECK(after.size() < before.size());
+  log->reset();
+  auto again = Log::open(dir, config);
+  REQUIRE(again);
+  CHECK((*again)->recovery().clean());
+  CHECK(rill_test::read_offsets(**again, model) == after);
 }
 
 TEST_CASE("a failed sync is reported, the log stays readable, and a later flush succeeds",

@@ -10,23 +10,29 @@
 // Retention runs by size with a limit the consumers never fall behind: producers wait while the
 // slowest group is more than kMaxLag records behind, far fewer than a partition keeps.
 //
-// TODO(compaction): once log compaction exists, add a compacted topic (cleanup_policy kCompact,
-// keyed records with updates and tombstones) whose invariant is "each group ends with the
-// latest value of every key", and run the compactor with the rest. Pending: kCompactionPending.
+// Compaction runs all along too, on a third topic (cleanup_policy compact, keyed records with
+// updates and tombstones): a writer appends to it, the broker's background thread and a
+// compactor thread (Broker::compact every few milliseconds) compact it, and a scanner reads it
+// from the start over and over; every record read must be the one written at its offset, and
+// at the end every key's newest record is there (a newest tombstone may have gone) and is the
+// last record of its key (CompactedChecker).
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "catch.hpp"
 #include "result_checks.hpp"
 #include "rill/rill.hpp"
+#include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -35,13 +41,16 @@ using rill::TopicPartition;
 using StringTopic = rill::Topic<std::string, std::string>;
 using Clock = std::chrono::steady_clock;
 
-constexpr bool kCompactionPending = true;
 constexpr std::int64_t kMaxLag = 400;  // records produced but not yet consumed by some group
 const char* const kTopics[] = {"soak-a", "soak-b"};
 constexpr std::int32_t kPartitions[] = {4, 2};
 const char* const kGroups[] = {"g1", "g2"};
 constexpr int kProducers = 2;
 constexpr int kMembersPerGroup = 2;
+
+const char* const kCompacted = "soak-c";
+constexpr std::int32_t kCompactedPartitions = 2;
+constexpr std::uint64_t kCompactedKeys = 53;
 
 int soak_seconds() {
   if (const char* v = std::getenv("RILL_SOAK_SECONDS")) return std::atoi(v);
@@ -148,13 +157,142 @@ class Checker {
   std::vector<std::string> problems_;
 };
 
+// The compacted topic's model: per partition, a hash of (key, value) at each offset written
+// and the newest offset of every key.
+class CompactedChecker {
+ public:
+  static std::uint32_t hash(std::string_view key, std::optional<std::string_view> value) {
+    std::uint32_t h = 2166136261u;  // FNV-1a; never 0
+    const auto add = [&h](std::string_view s) {
+      for (const char c : s) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+      h = (h ^ 0xffu) * 16777619u;
+    };
+    add(key);
+    add(value ? *value : std::string_view("<tombstone>"));
+    return value ? h | 1u : (h & ~1u) | 2u;  // odd: a value; even: a tombstone
+  }
+
+  void written(std::int32_t p, std::int64_t offset, std::string_view key,
+               std::optional<std::string_view> value) {
+    std::lock_guard lock(mu_);
+    auto& part = parts_[static_cast<std::size_t>(p)];
+    if (static_cast<std::int64_t>(part.at.size()) != offset) {
+      note("append to " + std::string(kCompacted) + "-" + std::to_string(p) + " got offset " +
+           std::to_string(offset) + ", expected " + std::to_string(part.at.size()));
+      part.at.resize(static_cast<std::size_t>(offset), 0);
+    }
+    part.at.push_back(hash(key, value));
+    part.newest[std::string(key)] = offset;
+  }
+
+  // The hash written at `offset`, 0 if none was (yet).
+  std::uint32_t at(std::int32_t p, std::int64_t offset) const {
+    std::lock_guard lock(mu_);
+    const auto& v = parts_[static_cast<std::size_t>(p)].at;
+    return offset >= 0 && static_cast<std::size_t>(offset) < v.size()
+               ? v[static_cast<std::size_t>(offset)]
+               : 0;
+  }
+
+  // Reads partition `p` of `log` whole (no Catch assertions: the scanner thread calls it):
+  // every record is the one written at its offset, offsets increase. Records the writer has
+  // not noted yet end the scan unless `final`. Notes what is wrong; returns key -> the offset
+  // of its last record read.
+  std::map<std::string, std::int64_t> scan(const rill::storage::Log& log, std::int32_t p,
+                                           bool final) {
+    rill::storage::RecordBatch batch;
+    std::map<std::string, std::int64_t> last;
+    const std::string name = std::string(kCompacted) + "-" + std::to_string(p);
+    std::int64_t at = log.start_offset();
+    const std::int64_t end = log.end_offset();
+    std::int64_t prev = -1;
+    while (at < end) {
+      auto r = log.read_into(at, batch, 200);
+      if (!r) {
+        note("read " + name + " at " + std::to_string(at) + ": " + r.error().to_string());
+        return last;
+      }
+      if (batch.next_offset() <= at) {
+        note("read " + name + " stuck at " + std::to_string(at));
+        return last;
+      }
+      for (const auto& rec : batch) {
+        const std::string where = name + "@" + std::to_string(rec.offset());
+        if (rec.offset() <= prev) {
+          note(where + ": offsets do not increase");
+          return last;
+        }
+        prev = rec.offset();
+        const std::uint32_t want = this->at(p, rec.offset());
+        if (want == 0 && !final) return last;  // appended, not yet noted by the writer
+        if (!rec.key()) {
+          note(where + ": no key");
+          return last;
+        }
+        if (hash(*rec.key(), rec.value()) != want) {
+          note(where + " differs");
+          return last;
+        }
+        last[std::string(*rec.key())] = rec.offset();
+      }
+      at = batch.next_offset();
+    }
+    return last;
+  }
+
+  // After the writer stopped: partition `p` read whole holds every key's newest record as the
+  // last of its key (only a tombstone may be gone). Returns the records left.
+  std::size_t check_final(const rill::storage::Log& log, std::int32_t p) {
+    const auto last = scan(log, p, true);
+    std::lock_guard lock(mu_);
+    {
+      std::lock_guard problems_lock(problems_mu_);
+      for (const auto& problem : problems_) FAIL_CHECK(problem);
+    }
+    const auto& part = parts_[static_cast<std::size_t>(p)];
+    CHECK(static_cast<std::int64_t>(part.at.size()) == log.end_offset());
+    std::size_t gone = 0;
+    for (const auto& [key, newest] : part.newest) {
+      CAPTURE(p, key, newest);
+      const auto it = last.find(key);
+      if (it == last.end()) {
+        CHECK((part.at[static_cast<std::size_t>(newest)] & 1u) == 0);  // an expired tombstone
+        ++gone;
+      } else {
+        CHECK(it->second == newest);  // no older record of a key outlives its newest
+      }
+    }
+    CHECK(last.size() + gone == part.newest.size());
+    return last.size();
+  }
+
+  std::int64_t written_count() const {
+    std::lock_guard lock(mu_);
+    std::int64_t n = 0;
+    for (const auto& part : parts_) n += static_cast<std::int64_t>(part.at.size());
+    return n;
+  }
+
+ private:
+  struct Partition {
+    std::vector<std::uint32_t> at;
+    std::map<std::string, std::int64_t> newest;
+  };
+  void note(std::string problem) {
+    std::lock_guard lock(problems_mu_);
+    if (problems_.size() < 10) problems_.push_back(std::move(problem));
+  }
+
+  mutable std::mutex mu_;
+  Partition parts_[kCompactedPartitions];
+  std::mutex problems_mu_;
+  std::vector<std::string> problems_;
+};
+
 }  // namespace
 
 TEST_CASE("soak: producers, groups with churn and retention lose nothing and repeat nothing",
           "[soak][group][retention]") {
-  if (kCompactionPending) {
-    WARN("soak: compaction is not part of the soak yet (TODO(compaction))");
-  }
   const int seconds = soak_seconds();
   rill_test::TempDir tmp;
   rill::BrokerOptions o;
@@ -170,7 +308,18 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
     topics.push_back(rill_test::take(StringTopic::create(*broker, kTopics[t], tc)));
   }
 
+  rill::TopicConfig cc;
+  cc.partitions = kCompactedPartitions;
+  cc.segment_bytes = 8u << 10;
+  cc.max_record_bytes = 1024;
+  cc.cleanup_policy = rill::CleanupPolicy::kCompact;
+  cc.delete_retention_ms = 0;  // newest tombstones go at the next compaction
+  (void)rill_test::take(StringTopic::create(*broker, kCompacted, cc));
+  auto compacted = rill_test::take(broker->topic_state(kCompacted));
+
   Checker checker;
+  CompactedChecker compacted_checker;
+  std::atomic<std::int64_t> segments_rewritten{0};
   std::atomic<bool> stop_producing{false};
   std::atomic<bool> stop_consuming{false};
   std::atomic<int> errors{0};
@@ -208,6 +357,49 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
       }
     });
   }
+
+  // The compacted topic: a writer, a compactor, a scanner.
+  threads.emplace_back([&] {
+    std::mt19937_64 rng(7);
+    std::uint64_t seq = 0;
+    while (!stop_producing.load(std::memory_order_relaxed)) {
+      const auto p = static_cast<std::int32_t>(rng() % kCompactedPartitions);
+      const std::string key = "c" + std::to_string(rng() % kCompactedKeys);
+      const std::string value = std::to_string(seq) + ":" + std::string(rng() % 120, 'c');
+      std::optional<std::string_view> v;
+      if (rng() % 9 != 0) v = value;  // else a tombstone
+      const auto t =
+          static_cast<std::int64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+      auto r = compacted->partition(p)->append({.key = key, .value = v, .timestamp_ms = t});
+      if (!r) {
+        report("append to " + std::string(kCompacted), r.error());
+        return;
+      }
+      compacted_checker.written(p, r->offset, key, v);
+      if (++seq % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  });
+  threads.emplace_back([&] {
+    while (!stop_producing.load(std::memory_order_relaxed)) {
+      auto c = broker->compact(kCompacted);
+      if (!c) {
+        report("compact", c.error());
+        return;
+      }
+      for (const auto& r : *c)
+        segments_rewritten += static_cast<std::int64_t>(r.segments_rewritten);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  threads.emplace_back([&] {
+    while (!stop_producing.load(std::memory_order_relaxed)) {
+      for (std::int32_t p = 0; p < kCompactedPartitions; ++p) {
+        (void)compacted_checker.scan(*compacted->partition(p), p, false);
+      }
+    }
+  });
 
   for (int g = 0; g < static_cast<int>(std::size(kGroups)); ++g) {
     for (int m = 0; m < kMembersPerGroup; ++m) {
@@ -276,6 +468,20 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
   INFO("produced " << checker.produced_count() << " records in " << seconds << " s");
   checker.check();
   CHECK(retention_ran());  // old segments are gone in every partition, behind the consumers
+
+  // The compacted topic, once more compacted now that nothing is written: every key's newest
+  // record is there and no older one of it; compaction did take records out.
+  auto last = broker->compact(kCompacted);
+  REQUIRE(last);
+  std::int64_t compacted_left = 0;
+  for (std::int32_t p = 0; p < kCompactedPartitions; ++p) {
+    compacted_left +=
+        static_cast<std::int64_t>(compacted_checker.check_final(*compacted->partition(p), p));
+  }
+  INFO("compacted topic: " << compacted_checker.written_count() << " written, " << compacted_left
+                           << " left");
+  CHECK(segments_rewritten.load() > 0);
+  CHECK(compacted_left < compacted_checker.written_count());
   std::int64_t deleted = 0;
   for (const auto* name : kTopics) {
     for (const auto& p : rill_test::take(broker->describe_topic(name)).partitions) {
@@ -283,7 +489,11 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
     }
   }
   if (std::getenv("RILL_TEST_VERBOSE") != nullptr) {
-    std::printf("soak: %d s, %lld records produced, %lld deleted by retention\n", seconds,
-                static_cast<long long>(checker.produced_count()), static_cast<long long>(deleted));
+    std::printf(
+        "soak: %d s, %lld records produced, %lld deleted by retention; compacted topic: %lld "
+        "written, %lld left, %lld segment rewrites\n",
+        seconds, static_cast<long long>(checker.produced_count()), static_cast<long long>(deleted),
+        static_cast<long long>(compacted_checker.written_count()),
+        static_cast<long long>(compacted_left), static_cast<long long>(segments_rewritten.load()));
   }
 }

@@ -5,10 +5,10 @@
 // strerror(errno), so a caller can tell "disk full" from "permission denied" from a bug.
 //
 // Every call that can fail for lack of space or a bad disk (open, grow, truncate, write, sync,
-// rename, mkdir, mmap) first asks the process-wide fault hook (set_fault_hook), which tests
-// use to fail the Nth call of a kind with ENOSPC or EIO; with no hook set (always, outside
-// tests) that costs one load and one predictable branch per call, and none of these calls is
-// on the append path except when a segment rolls or a sync runs.
+// rename, mkdir, mmap, and unlink through remove_file) first asks the process-wide fault hook
+// (set_fault_hook), which tests use to fail the Nth call of a kind with ENOSPC or EIO; with no hook
+// set (always, outside tests) that costs one load and one predictable branch per call, and none of
+// these calls is on the append path except when a segment rolls or a sync runs.
 //
 // Files are opened with O_NOFOLLOW: a symbolic link where rill expects one of its own files is
 // refused (kIoError naming it), never followed out of the data directory.
@@ -81,8 +81,9 @@ enum class FileOp : int {
   kRename,    // rename(2)
   kMkdir,     // mkdir(2)
   kMap,       // mmap of a file
+  kRemove,    // unlink(2) through remove_file
 };
-inline constexpr int kFileOpCount = 8;
+inline constexpr int kFileOpCount = 9;
 
 // Called before each such call with its kind and path ("" for msync); returns 0 to let the
 // call run, or an errno value (ENOSPC, EIO, ...) to fail it with, without making the call.
@@ -307,6 +308,13 @@ inline Result<void> sync_directory(const std::string& dir) {
 inline Result<void> rename_path(const std::string& from, const std::string& to) {
   if (int err = injected_fault(FileOp::kRename, from)) return sys_error("rename", from, err);
   if (::rename(from.c_str(), to.c_str()) != 0) return sys_error("rename", from, errno);
+  return {};
+}
+
+// unlink(2), through the fault hook. A file that is not there counts as removed.
+inline Result<void> remove_file(const std::string& path) {
+  if (int err = injected_fault(FileOp::kRemove, path)) return sys_error("unlink", path, err);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return sys_error("unlink", path, errno);
   return {};
 }
 

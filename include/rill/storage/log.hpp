@@ -1351,9 +1351,9 @@ inline Result<bool> Log::install_compacted(const std::shared_ptr<Segment>& old,
                                            const std::vector<std::byte>& bytes) {
   const std::uint64_t base = old->base_offset();
   std::shared_ptr<Segment> seg;
-  std::string cleaned;  // the file written, until it is renamed
-  const auto discard = [&cleaned] {
-    if (!cleaned.empty()) ::unlink(cleaned.c_str());
+  std::string cleaned;               // the file written, until it is renamed
+  const auto discard = [&cleaned] {  // best effort: recovery deletes a leftover .cleaned
+    if (!cleaned.empty()) (void)detail::remove_file(cleaned);
   };
   if (dir_.empty()) {
     SegmentLayout lay = layout();
@@ -1400,12 +1400,15 @@ inline Result<bool> Log::install_compacted(const std::shared_ptr<Segment>& old,
     // The rename is the commit point. The old indexes go first: an index of the old layout
     // beside the new log could pass its checks and send reads past records (compacted batches
     // may start after the offset an entry names). Without indexes, recovery rebuilds them.
-    ::unlink(old->index_path().c_str());
-    ::unlink(old->time_index_path().c_str());
-    if (::rename(cleaned.c_str(), old->log_path().c_str()) != 0) {
-      const int err = errno;
+    // Each step goes through the file layer (and its fault hook); a failure before the rename
+    // leaves the old log in place, readable through its mappings, and recovery rebuilds an
+    // index that is gone.
+    auto step = detail::remove_file(old->index_path());
+    if (step) step = detail::remove_file(old->time_index_path());
+    if (step) step = detail::rename_path(cleaned, old->log_path());
+    if (!step) {
       discard();
-      return detail::sys_error("rename", cleaned, err);
+      return fail(std::move(step).error());
     }
     cleaned.clear();
     // Durable before the new indexes exist: an index of the new layout never meets the old log.
