@@ -14,6 +14,7 @@
 
 #include <rill/rill.hpp>
 
+// [doc:types]
 // Events are facts: what happened to an account. A trivially copyable struct has a built-in
 // serde; SerdeName gives it a stable name for the topic's type check.
 struct AccountEvent {
@@ -51,7 +52,9 @@ static void apply(Account& a, const AccountEvent& e) {
   }
   ++a.events;
 }
+// [end:types]
 
+// [doc:decide]
 // Commands are requests: validated against the state, they become events or are refused.
 struct Command {
   enum Kind { kOpen, kDeposit, kWithdraw } kind;
@@ -79,7 +82,9 @@ static rill::Result<AccountEvent> decide(const Account& a, const Command& c) {
   }
   return rill::fail(ErrorCode::kInvalidArgument, "unknown command");
 }
+// [end:decide]
 
+// [doc:handle]
 using Events = rill::es::EventStore<std::string, AccountEvent>;
 using Snapshots = rill::es::SnapshotStore<std::string, Account>;
 
@@ -96,6 +101,7 @@ static rill::Result<rill::es::AppendResult> handle(Events& events, Snapshots& sn
     std::printf("  conflict (%s); retrying\n", at.error().message().c_str());
   }
 }
+// [end:handle]
 
 static int die(const char* what, const rill::Error& e) {
   std::fprintf(stderr, "%s: %s\n", what, e.to_string().c_str());
@@ -104,6 +110,7 @@ static int die(const char* what, const rill::Error& e) {
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : "rill-ledger";
+  // [doc:open]
   auto broker = rill::Broker::open(dir);
   if (!broker) return die("open", broker.error());
   auto events = Events::open(**broker, "accounts");
@@ -111,6 +118,7 @@ int main(int argc, char** argv) {
   auto snapshots = Snapshots::open(**broker, "accounts.snapshots");
   if (!snapshots) return die("snapshots topic", snapshots.error());
   const std::string id = "acct-1";
+  // [end:open]
 
   // 1. State after a restart: newest snapshot, then the events after it.
   auto snap = snapshots->load(id);
@@ -144,13 +152,16 @@ int main(int argc, char** argv) {
   if (refused) return std::fprintf(stderr, "an overdraft was accepted\n"), 1;
   std::printf("  refused: %s\n", refused.error().message().c_str());
 
+  // [doc:snapshot]
   // Snapshot the state here, so the next run starts from it and replays only the events after.
   auto snapped = rill::es::rebuild(*events, *snapshots, id, Account{}, apply);
   if (!snapped) return die("rebuild", snapped.error());
   if (auto s = snapshots->save(id, snapped->state, snapped->version); !s) {
     return die("snapshot", s.error());
   }
+  // [end:snapshot]
 
+  // [doc:conflict]
   // 3. Two writers decide on the same version: the second one conflicts and nothing of it is
   //    appended; handle() reloads and retries.
   auto seen = events->fold(id, Account{}, apply);
@@ -163,6 +174,7 @@ int main(int argc, char** argv) {
   }
   std::printf("  second writer at version %" PRId64 ": %s\n", seen->version,
               b.error().to_string().c_str());
+  // [end:conflict]
   auto withdraw5 = handle(*events, *snapshots, id, {Command::kWithdraw, 5});
   if (!withdraw5) return die("withdraw", withdraw5.error());
 

@@ -5,11 +5,14 @@
 //
 // Run it again on the same directory: the group picks up exactly the records the new run
 // produced, because its committed offsets survived the restart.
+// [doc:program]
 #include <chrono>
 #include <cstdio>
 #include <string>
 
+// [doc:includes]
 #include <rill/rill.hpp>
+// [end:includes]
 
 using namespace std::chrono_literals;
 using Orders = rill::Topic<std::string, std::string>;
@@ -87,3 +90,4 @@ int main(int argc, char** argv) {
   std::printf("run it again: the group resumes after run %d's records\n", run);
   return 0;
 }
+// [end:program]

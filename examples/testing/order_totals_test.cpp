@@ -20,6 +20,7 @@ using namespace std::chrono_literals;
 
 // --- the code under test -----------------------------------------------------------------------
 
+// [doc:processor]
 // Keeps per-customer totals of the orders it consumes and publishes each new total.
 class OrderTotals {
  public:
@@ -57,9 +58,11 @@ class OrderTotals {
   std::optional<rill::Topic<std::string, std::int64_t>> totals_topic_;
   std::map<std::string, std::int64_t> totals_;
 };
+// [end:processor]
 
 // --- the tests -----------------------------------------------------------------------------------
 
+// [doc:first_test]
 using rill::testing::HoldsKeyValues;
 using rill::testing::HoldsLatestByKey;
 using rill::testing::TestBroker;
@@ -77,6 +80,7 @@ TEST_CASE("each order updates its customer's total") {
   REQUIRE_THAT(totals, HoldsKeyValues<Orders>({{"alice", 1200}, {"bob", 500}, {"alice", 1500}}));
   REQUIRE_THAT(totals, HoldsLatestByKey<Orders>({{"alice", 1500}, {"bob", 500}}));
 }
+// [end:first_test]
 
 TEST_CASE("orders without a customer or with no amount are skipped") {
   TestBroker env;
@@ -110,6 +114,7 @@ TEST_CASE("only new totals appear after each step") {
   CHECK(fresh[0].timestamp_ms == env.now_ms());
 }
 
+// [doc:restart_test]
 TEST_CASE("a restarted processor resumes after its committed orders") {
   TestBroker env;
   auto orders = *env.create_topic<std::string, std::int64_t>("orders");
@@ -124,3 +129,4 @@ TEST_CASE("a restarted processor resumes after its committed orders") {
   auto totals = *env.topic<std::string, std::int64_t>("customer-totals");
   REQUIRE_THAT(totals, HoldsKeyValues<Orders>({{"alice", 100}, {"bob", 70}}));
 }
+// [end:restart_test]
