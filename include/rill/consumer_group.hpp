@@ -3,7 +3,8 @@
 // group's offsets, delete a group.
 //
 //   rill::ConsumerGroup billing(*broker, "billing");
-//   for (const auto& p : *billing.lag()) std::printf("%s-%d lag %lld\n", ...);
+//   auto lag = billing.lag();  // keep the Result: `for (... : *billing.lag())` would iterate
+//   if (lag) for (const auto& p : *lag) std::printf("%s-%d lag %lld\n", ...);  // a dead one
 //
 // Thread-safety: thread-safe (every call goes through the broker's coordinator and store).
 #pragma once

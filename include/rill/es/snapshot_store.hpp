@@ -9,9 +9,9 @@
 // A snapshot is a record keyed by the entity's key, whose value is the state (through
 // Serde<S>) and whose header "rill.snapshot.version" holds, in decimal, the version the state
 // was folded up to (the offset of the last event in it). The topic's cleanup policy is
-// compact, so that compaction, once rill has it, keeps only each key's newest snapshot; until
-// then the topic keeps them all. Loading reads the newest snapshot record of the key, which is
-// right either way.
+// compact, so that compaction keeps only each key's newest snapshot (and until it runs the topic
+// keeps them all). Loading reads the newest snapshot record of the key, which is right either
+// way.
 //
 // Thread-safety: thread-safe; copies share the index of where each key's newest snapshot is.
 //
