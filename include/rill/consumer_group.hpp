@@ -3,8 +3,9 @@
 // group's offsets, delete a group.
 //
 //   rill::ConsumerGroup billing(*broker, "billing");
-//   auto lag = billing.lag();  // keep the Result: `for (... : *billing.lag())` would iterate
-//   if (lag) for (const auto& p : *lag) std::printf("%s-%d lag %lld\n", ...);  // a dead one
+//   auto lag = billing.lag();  // name the Result: `for (p : *billing.lag())` iterates a
+//                              // temporary destroyed before the loop body runs
+//   if (lag) for (const auto& p : *lag) std::printf("%s-%d lag %lld\n", ...);
 //
 // Thread-safety: thread-safe (every call goes through the broker's coordinator and store).
 #pragma once
