@@ -24,6 +24,7 @@
 
 #include "catch.hpp"
 #include "compaction_model.hpp"
+#include "kill_child.hpp"
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
@@ -93,20 +94,6 @@ LogConfig config_for_round(std::uint64_t r) {
   }
 }
 
-bool drain(int fd, std::vector<char>& buf) {
-  char chunk[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n > 0) {
-      buf.insert(buf.end(), chunk, chunk + n);
-      continue;
-    }
-    if (n == 0) return false;
-    if (errno == EINTR) continue;
-    return true;
-  }
-}
-
 }  // namespace
 
 TEST_CASE("a log stays valid when a compaction is killed at any moment",
@@ -127,27 +114,11 @@ TEST_CASE("a log stays valid when a compaction is killed at any moment",
 
   for (int round = 0; round < rounds; ++round) {
     CAPTURE(round, end);
-    int fds[2];
-    REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-    (void)::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);
     const LogConfig child_config = config_for_round(static_cast<std::uint64_t>(round));
     const std::uint64_t child_seed = rng();
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      child_main(path, child_config, model, child_seed, fds[1]);
-    }
-    ::close(fds[1]);
-    REQUIRE(::fcntl(fds[0], F_SETFL, O_NONBLOCK) == 0);
-
     // Wait for the child's first compaction to start (so rounds without one are rare), then
     // let it run a random while: compactions take most of its time.
-    std::vector<char> buf;
-    using Clock = std::chrono::steady_clock;
-    const auto give_up = Clock::now() + std::chrono::seconds(30);
-    bool open = true;
-    const auto started = [&] {
+    const auto compaction_started = [](const std::vector<char>& buf) {
       for (std::size_t i = 0; i + sizeof(Note) <= buf.size(); i += sizeof(Note)) {
         Note n;
         std::memcpy(&n, buf.data() + i, sizeof n);
@@ -155,22 +126,9 @@ TEST_CASE("a log stays valid when a compaction is killed at any moment",
       }
       return false;
     };
-    while (open && !started() && Clock::now() < give_up) {
-      open = drain(fds[0], buf);
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
-    const auto kill_at = Clock::now() + std::chrono::microseconds(rng() % 60'000);
-    while (open && Clock::now() < kill_at) open = drain(fds[0], buf);
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(::fcntl(fds[0], F_SETFL, 0) == 0);
-    while (drain(fds[0], buf)) {
-    }
-    ::close(fds[0]);
-    INFO("child status " << status);
-    REQUIRE(WIFSIGNALED(status));
-    REQUIRE(WTERMSIG(status) == SIGKILL);
+    const std::vector<char> buf = rill_test::run_and_kill_when(
+        [&](int ack_fd) { child_main(path, child_config, model, child_seed, ack_fd); }, false,
+        compaction_started, std::chrono::microseconds(rng() % 60'000));
 
     REQUIRE(buf.size() % sizeof(Note) == 0);
     std::int64_t acked_end = end;

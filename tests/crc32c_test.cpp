@@ -66,8 +66,9 @@ TEST_CASE("both CRC-32C paths agree on every length and alignment", "[crc32c]") 
   std::vector<unsigned char> buf(8200);
   for (auto& b : buf) b = static_cast<unsigned char>(rng());
   for (std::size_t start = 0; start < 8; ++start) {
-    for (std::size_t len = 0; len + start <= buf.size();
-         len += (len < 200 ? 1 : len < 1100 ? 37 : 331)) {
+    for (std::size_t len = 0; len + start <= buf.size(); len += (len < 200    ? 1
+                                                                 : len < 1100 ? 37
+                                                                              : 331)) {
       const std::uint32_t p = crc32c_portable(0, buf.data() + start, len);
       CAPTURE(start, len);
       REQUIRE(crc32c_hardware(0, buf.data() + start, len) == p);

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "catch.hpp"
@@ -35,12 +36,12 @@ inline bool drain(int fd, std::vector<char>& buf) {
   }
 }
 
-// Runs `child(ack_fd)` in a child process. Unless `early_kill`, waits (up to 30 s) for its
-// first `first_ack_bytes` of acknowledgements; then lets it run for `run_for` more, kills it
-// with SIGKILL and returns every byte it wrote. REQUIREs that SIGKILL is what ended it.
-template <typename Child>
-std::vector<char> run_and_kill(Child&& child, bool early_kill, std::size_t first_ack_bytes,
-                               std::chrono::microseconds run_for) {
+// Runs `child(ack_fd)` in a child process. Unless `early_kill`, waits (up to 30 s) until
+// `ready(bytes written so far)`; then lets it run for `run_for` more, kills it with SIGKILL and
+// returns every byte it wrote. REQUIREs that SIGKILL is what ended it.
+template <typename Child, typename Ready>
+std::vector<char> run_and_kill_when(Child&& child, bool early_kill, Ready&& ready,
+                                    std::chrono::microseconds run_for) {
   int fds[2];
   REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
   (void)::fcntl(fds[0], F_SETPIPE_SZ, 1 << 20);  // best effort: fewer stalls of the child
@@ -57,7 +58,7 @@ std::vector<char> run_and_kill(Child&& child, bool early_kill, std::size_t first
   using Clock = std::chrono::steady_clock;
   const auto give_up = Clock::now() + std::chrono::seconds(30);
   bool open = true;
-  while (!early_kill && open && buf.size() < first_ack_bytes && Clock::now() < give_up) {
+  while (!early_kill && open && !ready(buf) && Clock::now() < give_up) {
     open = drain(fds[0], buf);
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
@@ -75,6 +76,16 @@ std::vector<char> run_and_kill(Child&& child, bool early_kill, std::size_t first
   REQUIRE(WIFSIGNALED(status));  // killed, not failed
   REQUIRE(WTERMSIG(status) == SIGKILL);
   return buf;
+}
+
+// run_and_kill_when, ready once the child wrote its first `first_ack_bytes`.
+template <typename Child>
+std::vector<char> run_and_kill(Child&& child, bool early_kill, std::size_t first_ack_bytes,
+                               std::chrono::microseconds run_for) {
+  return run_and_kill_when(
+      std::forward<Child>(child), early_kill,
+      [first_ack_bytes](const std::vector<char>& buf) { return buf.size() >= first_ack_bytes; },
+      run_for);
 }
 
 }  // namespace rill_test
