@@ -41,10 +41,11 @@ class SystemClock final : public Clock {
 
 // The wall clock at the kernel's tick resolution: CLOCK_REALTIME_COARSE on Linux, a few
 // nanoseconds to read where the precise clock costs 20-40 (here, in a VM: 7 ns against 33).
-// Never ahead of the precise wall clock, and behind it by less than one kernel tick (1 to 4
-// ms; clock_getres(CLOCK_REALTIME_COARSE) says which). For logs that stamp millions of records
-// a second and whose users accept timestamps that trail by a tick: a record appended right
-// after a caller read system_clock may carry an earlier millisecond than the caller saw.
+// Never ahead of the precise wall clock. Behind it by up to one kernel tick (1 to 4 ms;
+// clock_getres(CLOCK_REALTIME_COARSE) says which), and by more when the kernel's tick comes late
+// (a loaded VM; seen: a tick plus 1 ms). For logs that stamp millions of records a second and
+// whose users accept timestamps that trail by a tick or so: a record appended right after a
+// caller read system_clock may carry an earlier millisecond than the caller saw.
 // Elsewhere it is SystemClock.
 class CoarseClock final : public Clock {
  public:
