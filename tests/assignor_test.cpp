@@ -19,6 +19,10 @@
 #include "rill/group/assignor.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace assignor_test {
+
 namespace {
 
 using rill::group::assign;
@@ -856,3 +860,5 @@ TEST_CASE("members without a live subscription appear with an empty list", "[gro
   CHECK(show(partitions_to_revoke(target, members)) == "c0: [t-0]; c1: []; c2: []");
   CHECK(show(cooperative_first_round(target, members)) == "c0: []; c1: []; c2: [t-1, t-2]");
 }
+
+}  // namespace assignor_test

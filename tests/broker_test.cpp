@@ -20,6 +20,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace broker_test {
+
 using rill::Broker;
 using rill::BrokerOptions;
 using rill::CleanupPolicy;
@@ -988,3 +992,5 @@ TEST_CASE("Broker::flush syncs every partition of every topic", "[broker][durabi
     }
   }
 }
+
+}  // namespace broker_test

@@ -21,6 +21,10 @@
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace compaction_concurrency_test {
+
 using rill::storage::Log;
 using rill::storage::LogConfig;
 using rill::storage::RecordBatch;
@@ -242,3 +246,5 @@ TEST_CASE("retention and compaction running together never bring a segment back"
           "[compaction][retention][concurrency]") {
   run(true);
 }
+
+}  // namespace compaction_concurrency_test

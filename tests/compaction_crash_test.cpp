@@ -28,6 +28,10 @@
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace compaction_crash_test {
+
 namespace {
 
 using rill::storage::Log;
@@ -202,3 +206,5 @@ TEST_CASE("a log stays valid when a compaction is killed at any moment",
         rounds, killed_compacting, compactions_done, static_cast<long long>(end));
   }
 }
+
+}  // namespace compaction_crash_test

@@ -17,6 +17,10 @@
 #include "rill/rill.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace compaction_test {
+
 using rill::ErrorCode;
 using rill::ManualClock;
 using rill::storage::CompactionReport;
@@ -431,3 +435,5 @@ TEST_CASE("a broker topic with cleanup_policy compact,delete compacts and keeps 
     CHECK(d.config.delete_retention_ms == rill::TopicConfig{}.delete_retention_ms);
   }
 }
+
+}  // namespace compaction_test

@@ -25,6 +25,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace consumer_test {
+
 using rill::Broker;
 using rill::Consumer;
 using rill::ConsumerConfig;
@@ -993,3 +997,5 @@ TEST_CASE("a consumer outside a group cannot commit while the group has members"
   require_ok(outsider.commit({{p0, OffsetAndMetadata{1, {}, 0}}}));  // empty again: allowed
   CHECK(committed_offset(outsider, p0) == 1);
 }
+
+}  // namespace consumer_test

@@ -25,6 +25,10 @@
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace corruption_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -1168,3 +1172,5 @@ TEST_CASE("batches after a run of zeros are dropped, not resurrected by later ap
   CHECK((*log)->recovery().clean());
   CHECK((*log)->end_offset() == 10);
 }
+
+}  // namespace corruption_test

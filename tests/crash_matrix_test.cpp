@@ -39,6 +39,10 @@
 #include "rill/rill.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace crash_matrix_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -665,3 +669,5 @@ TEST_CASE("crash matrix: every scenario is covered or marked pending", "[crash][
   CHECK(names == std::set<std::string>{"append", "segment roll", "index write", "retention delete",
                                        "compaction", "offset commit", "topic creation"});
 }
+
+}  // namespace crash_matrix_test

@@ -28,6 +28,10 @@
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace crash_test {
+
 namespace {
 
 using rill::storage::Header;
@@ -286,3 +290,5 @@ TEST_CASE("every acknowledged record survives a SIGKILL", "[log][recovery][crash
         rounds, static_cast<long long>(end), unfinished_frames, dropped_segments, early_kills);
   }
 }
+
+}  // namespace crash_test

@@ -7,6 +7,10 @@
 #include "catch.hpp"
 #include "rill/detail/crc32c.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace crc32c_test {
+
 namespace {
 
 using rill::detail::crc32c_hardware;
@@ -84,3 +88,5 @@ TEST_CASE("extending a CRC-32C equals computing it over the concatenation", "[cr
   CHECK(crc32c_portable(crc32c_portable(0, a.data(), a.size()), b.data(), b.size()) == whole);
   CHECK(crc32c_hardware(crc32c_hardware(0, a.data(), a.size()), b.data(), b.size()) == whole);
 }
+
+}  // namespace crc32c_test

@@ -16,6 +16,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace data_dir_security_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -273,3 +277,5 @@ TEST_CASE("no topic name can name a path outside the data directory", "[security
     CHECK(fs::canonical(dir + "/" + name).parent_path() == fs::canonical(dir));
   }
 }
+
+}  // namespace data_dir_security_test

@@ -23,6 +23,10 @@
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace disk_full_test {
+
 namespace {
 
 using rill::ErrorCode;
@@ -440,3 +444,5 @@ TEST_CASE("a send that needs a new segment on a full disk fails and appends noth
   disk.heal();
   REQUIRE(log->append({.value = std::string_view(v)}));
 }
+
+}  // namespace disk_full_test

@@ -15,6 +15,10 @@
 #include "rill/rill.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace errors_test {
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -203,3 +207,5 @@ TEST_CASE("bad input to a log changes nothing, and a closed log refuses appends"
   auto read = take(log->read(0, 10));
   CHECK(read.size() == 1);
 }
+
+}  // namespace errors_test

@@ -15,6 +15,10 @@
 #include "rill/testing.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace event_store_concurrency_test {
+
 using rill::ErrorCode;
 using rill::es::kNoEvents;
 using rill::testing::TestBroker;
@@ -138,3 +142,5 @@ TEST_CASE("read-modify-append loops with retries on one key lose no update", "[e
   for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == std::int64_t(i) + 1);
   INFO("conflicts retried: " << conflicts.load());
 }
+
+}  // namespace event_store_concurrency_test

@@ -16,23 +16,34 @@
 #include "rill/testing.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace event_store_test {
+
 // An event whose serializer runs a hook: it lets a test append "from another writer" after the
 // caller read the key's version and before its own append takes the log's lock.
 struct Hooked {
   std::string text;
 };
 std::function<void()> serialize_hook;  // NOLINT: test-only global
+
+}  // namespace event_store_test
+
 template <>
-struct rill::Serde<Hooked> {
+struct rill::Serde<event_store_test::Hooked> {
+  using Hooked = event_store_test::Hooked;
   static std::string name() { return "test.Hooked"; }
   static rill::Result<std::string_view> serialize(const Hooked& v, std::string&) {
-    if (serialize_hook) std::exchange(serialize_hook, nullptr)();
+    auto& hook = event_store_test::serialize_hook;
+    if (hook) std::exchange(hook, nullptr)();
     return std::string_view(v.text);
   }
   static rill::Result<Hooked> deserialize(std::string_view bytes) {
     return Hooked{std::string(bytes)};
   }
 };
+
+namespace event_store_test {
 
 using rill::ErrorCode;
 using rill::es::EventStore;
@@ -308,3 +319,5 @@ TEST_CASE("an append landing between the version check's read and the append is 
   CHECK(store.topic().log(0)->end_offset() == 2);
   CHECK(take(store.version("k")) == 1);
 }
+
+}  // namespace event_store_test

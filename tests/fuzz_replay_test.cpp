@@ -14,6 +14,10 @@
 #include "fuzz/log_fuzz_target.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace fuzz_replay_test {
+
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
@@ -140,3 +144,5 @@ TEST_CASE("the fuzz target holds on thousands of mutated segment files", "[log][
     REQUIRE(problem == "");
   }
 }
+
+}  // namespace fuzz_replay_test

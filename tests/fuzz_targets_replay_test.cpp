@@ -21,6 +21,10 @@
 #include "fuzz/topic_conf_fuzz_target.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace fuzz_targets_replay_test {
+
 #ifndef RILL_SOURCE_DIR
 #define RILL_SOURCE_DIR "."
 #endif
@@ -181,3 +185,5 @@ TEST_CASE("the log fuzz target holds on its committed corpus and regressions", "
   replay(
       "log", {}, [&](const Bytes& b) { return h.run(b.data(), b.size()); }, 0, false);
 }
+
+}  // namespace fuzz_targets_replay_test

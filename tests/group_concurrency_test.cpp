@@ -27,6 +27,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace group_concurrency_test {
+
 using rill::AssignmentStrategy;
 using rill::Broker;
 using rill::Consumer;
@@ -485,3 +489,5 @@ TEST_CASE("stress: producers, two groups, churning members and wakeups stay exac
     for (const auto& l : take(ConsumerGroup(*broker, g).lag())) CHECK(l.lag == 0);
   }
 }
+
+}  // namespace group_concurrency_test

@@ -29,6 +29,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace group_test {
+
 using rill::AssignmentStrategy;
 using rill::Broker;
 using rill::Consumer;
@@ -1102,3 +1106,5 @@ TEST_CASE("delete_group forgets committed offsets, for good; refused while membe
   require_ok(m.consumer.commit());
   CHECK(ConsumerGroup::list(*broker) == std::vector<std::string>{"g", "keep"});
 }
+
+}  // namespace group_test

@@ -11,6 +11,10 @@
 #include "rill/rill.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace log_concurrency_test {
+
 using rill::ErrorCode;
 using rill::storage::Log;
 using rill::storage::LogConfig;
@@ -263,3 +267,5 @@ TEST_CASE("a notifier attached to several logs wakes on an append to any of them
   REQUIRE((*a)->append({.value = std::string_view("after")}).has_value());
   CHECK(bell.prepare() == ticket);  // detached: no longer rung
 }
+
+}  // namespace log_concurrency_test

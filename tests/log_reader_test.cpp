@@ -19,6 +19,10 @@
 #include "rill/storage/log_reader.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace log_reader_test {
+
 using rill::ErrorCode;
 using rill::storage::LogConfig;
 using rill::storage::LogReader;
@@ -508,3 +512,5 @@ TEST_CASE(
   CHECK(offsets(tail) == V{10, 11});  // a read stays within one segment
   CHECK(offsets(take(reader->read(tail.next_offset(), 100))) == V{12});
 }
+
+}  // namespace log_reader_test

@@ -14,6 +14,10 @@
 #include "rill/rill.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace log_test {
+
 using rill::ErrorCode;
 using rill::ManualClock;
 using rill::storage::AppendInfo;
@@ -760,3 +764,5 @@ TEST_CASE("CoarseClock never leads the system clock, trails it by little, and ad
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   CHECK(coarse.now_ms() > start);
 }
+
+}  // namespace log_test

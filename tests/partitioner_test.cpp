@@ -18,6 +18,10 @@
 #include "rill/partitioner.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace partitioner_test {
+
 namespace {
 
 using rill::DefaultPartitioner;
@@ -459,3 +463,5 @@ TEST_CASE("concurrency: many threads get only in-range partitions", "[partitione
     CHECK(calls.load() == static_cast<long>(kThreads) * per_thread);
   }
 }
+
+}  // namespace partitioner_test

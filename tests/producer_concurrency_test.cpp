@@ -21,6 +21,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace producer_concurrency_test {
+
 namespace {
 
 // A record's identity: who sent it and its place in that thread's sequence.
@@ -31,10 +35,14 @@ struct Stamp {
 
 }  // namespace
 
+}  // namespace producer_concurrency_test
+
 template <>
-struct rill::SerdeName<Stamp> {
+struct rill::SerdeName<producer_concurrency_test::Stamp> {
   static constexpr std::string_view value = "test.Stamp";
 };
+
+namespace producer_concurrency_test {
 
 using rill::Broker;
 using rill::ErrorCode;
@@ -347,3 +355,5 @@ TEST_CASE("keyed, keyless and batched sends from many threads all land while the
   CHECK(out_of_order == 0);
   CHECK(misrouted == 0);
 }
+
+}  // namespace producer_concurrency_test

@@ -21,6 +21,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace producer_test {
+
 namespace {
 
 // A user type whose serializer refuses some values (a negative quantity).
@@ -32,8 +36,11 @@ struct Order {
 
 }  // namespace
 
+}  // namespace producer_test
+
 template <>
-struct rill::Serde<Order> {
+struct rill::Serde<producer_test::Order> {
+  using Order = producer_test::Order;
   static std::string name() { return "test.Order/text-v1"; }
   static rill::Result<std::string_view> serialize(const Order& o, std::string& scratch) {
     if (o.qty < 0) return rill::fail(rill::ErrorCode::kInvalidArgument, "Order: negative qty");
@@ -54,6 +61,8 @@ struct rill::Serde<Order> {
     return o;
   }
 };
+
+namespace producer_test {
 
 using rill::Broker;
 using rill::ErrorCode;
@@ -653,3 +662,5 @@ TEST_CASE("after add_partitions, keys route over the new partition count",
     rr.insert(take(round_robin.send(topic, std::nullopt, "rr")).partition);
   CHECK(rr.size() == 8);
 }
+
+}  // namespace producer_test

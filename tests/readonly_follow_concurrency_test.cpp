@@ -20,6 +20,10 @@
 #include "rill/storage/log_reader.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace readonly_follow_concurrency_test {
+
 using rill_test::take;
 
 namespace {
@@ -178,3 +182,5 @@ TEST_CASE("rill consume --follow shows a live application's new records within 1
 }
 
 #endif
+
+}  // namespace readonly_follow_concurrency_test

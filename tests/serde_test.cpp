@@ -16,6 +16,10 @@
 #include "catch.hpp"
 #include "rill/serde.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace serde_test {
+
 namespace {
 
 // A user type with a text encoding, as in the example at the top of serde.hpp.
@@ -44,8 +48,11 @@ struct Unserializable {
 
 }  // namespace
 
+}  // namespace serde_test
+
 template <>
-struct rill::Serde<Order> {
+struct rill::Serde<serde_test::Order> {
+  using Order = serde_test::Order;
   static std::string name() { return "test.Order/text-v1"; }
   static rill::Result<std::string_view> serialize(const Order& o, std::string& scratch) {
     if (o.qty < 0) return rill::fail(rill::ErrorCode::kInvalidArgument, "Order: negative qty");
@@ -68,9 +75,11 @@ struct rill::Serde<Order> {
 };
 
 template <>
-struct rill::SerdeName<Tagged> {
+struct rill::SerdeName<serde_test::Tagged> {
   static constexpr std::string_view value = "test.Tagged";
 };
+
+namespace serde_test {
 
 namespace {
 
@@ -545,3 +554,5 @@ TEST_CASE("serde_name of an optional is the name of its inner type", "[serde]") 
   CHECK(serde_name<std::optional<Tagged>>() == "trivial:test.Tagged");
   CHECK(serde_name<std::vector<std::byte>>() == "bytes");
 }
+
+}  // namespace serde_test

@@ -35,6 +35,10 @@
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace soak_test {
+
 namespace {
 
 using rill::TopicPartition;
@@ -497,3 +501,5 @@ TEST_CASE("soak: producers, groups with churn and retention lose nothing and rep
         static_cast<long long>(compacted_left), static_cast<long long>(segments_rewritten.load()));
   }
 }
+
+}  // namespace soak_test

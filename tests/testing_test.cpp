@@ -18,6 +18,10 @@
 #include "rill/testing.hpp"
 #include "rill/testing/catch2.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace testing_test {
+
 using rill::ErrorCode;
 using rill::TopicConfig;
 using rill::TopicPartition;
@@ -268,3 +272,5 @@ TEST_CASE("Catch2 matchers compare topic contents and print the topic on failure
         "topic 'totals' holds 3 record(s): { 0@0 key=\"alice\" value=30 ts=7 [h=\"v\"], "
         "0@1 key=\"bob\" value=5 ts=7, 0@2 key=\"alice\" value=42 ts=7 }");
 }
+
+}  // namespace testing_test

@@ -21,6 +21,8 @@ TEST_CASE("the rill tool is not built (CLI11 or nlohmann-json missing)", "[tool]
 
 #include "rill/rill.hpp"
 
+namespace tool_test {
+
 namespace {
 
 struct Run {
@@ -317,4 +319,5 @@ TEST_CASE("rill: retention on demand deletes old segments; compact is not suppor
   CHECK(rill_cmd(dir.path(), "compact logs").rc == kUnsupported);
 }
 
+}  // namespace tool_test
 #endif

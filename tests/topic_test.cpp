@@ -23,6 +23,10 @@
 #include "rill/topic.hpp"
 #include "test_util.hpp"
 
+// Each test file lives in its own namespace: the tests are compiled a few files per
+// translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
+namespace topic_test {
+
 namespace {
 
 // A user type with its own text encoding "<id>,<qty>" (as in serde.hpp's example).
@@ -51,8 +55,11 @@ struct Triple12 {
 
 }  // namespace
 
+}  // namespace topic_test
+
 template <>
-struct rill::Serde<Order> {
+struct rill::Serde<topic_test::Order> {
+  using Order = topic_test::Order;
   static std::string name() { return "test.Order/text-v1"; }
   static rill::Result<std::string_view> serialize(const Order& o, std::string& scratch) {
     if (o.qty < 0) return rill::fail(rill::ErrorCode::kInvalidArgument, "Order: negative qty");
@@ -75,9 +82,11 @@ struct rill::Serde<Order> {
 };
 
 template <>
-struct rill::SerdeName<Point> {
+struct rill::SerdeName<topic_test::Point> {
   static constexpr std::string_view value = "test.Point";
 };
+
+namespace topic_test {
 
 using rill::Broker;
 using rill::ErrorCode;
@@ -767,3 +776,5 @@ TEST_CASE("a batch reused across partitions and topics reads each one's own reco
   expect(b, 0, 8, 2);
   expect(a, 0, 0, 10);
 }
+
+}  // namespace topic_test
