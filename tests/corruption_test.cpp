@@ -596,7 +596,17 @@ TEST_CASE("recovery cuts the active segment at the first batch with a flipped bi
 TEST_CASE("recovery drops garbage written after the last batch", "[log][recovery][corruption]") {
   const std::uint64_t seed = rill_test::test_seed();
   INFO("seed " << seed);
-  const Pristine p = Pristine::build(mix(seed + 2));
+  // The sections write garbage up to a record's size and more past the last batch, inside the
+  // segment: take the first log whose last segment has that much room after its last batch.
+  const auto roomy = [](const Pristine& x) {
+    return x.batches[x.last()].back().next() + align_frame(kMaxRecordBytes) + 8 <
+           kSegmentBytes - 300;
+  };
+  Pristine p = Pristine::build(mix(seed + 2));
+  for (std::uint64_t k = 1; !roomy(p); ++k) {
+    REQUIRE(k < 50);  // some logs lack it (seed 2694913545's did); fifty in a row is a bug
+    p = Pristine::build(mix(seed + 2 + 1000 * k));
+  }
   const std::vector<char>& orig = p.log_bytes(p.last());
   const std::uint64_t tail = p.batches[p.last()].back().next();
   rill_test::TempDir tmp;
