@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -1297,7 +1298,11 @@ inline Result<CompactionReport> Log::compact() {
     if (it->second > offset) return Verdict::kSuperseded;
     if (!r.is_tombstone()) return Verdict::kKeep;
     if (now - r.timestamp_ms() > config_.delete_retention_ms) return Verdict::kExpired;
-    const std::int64_t at = r.timestamp_ms() + config_.delete_retention_ms + 1;
+    // Saturating: delete_retention_ms may be as large as "never" (INT64_MAX).
+    const std::int64_t at =
+        r.timestamp_ms() >= std::numeric_limits<std::int64_t>::max() - config_.delete_retention_ms
+            ? std::numeric_limits<std::int64_t>::max()
+            : r.timestamp_ms() + config_.delete_retention_ms + 1;
     expiry = expiry < 0 ? at : std::min(expiry, at);
     return Verdict::kKeep;
   };
