@@ -513,6 +513,47 @@ enum class FrameStatus {
   return rec_end;
 }
 
+// Appends to `out` the records of a batch that check_frame() accepted (read with
+// decode_checked_record) whose offsets are at or after `at`, moving `at` past each and adding
+// its stored_bytes() to `bytes`. Stops before a record that would make `out` hold more than
+// `max_records`, or (unless `out` is empty) take `bytes` over `max_bytes`, and returns true
+// then: the caller's batch is full. `p` is the batch's first record.
+[[gnu::always_inline]] inline bool take_checked_records(
+    const std::byte* p, const FrameHeader& h, std::size_t max_records, std::size_t max_bytes,
+    std::vector<RecordView>& out, std::uint64_t& at, std::size_t& bytes) noexcept {
+  std::uint32_t i = 0;
+  if (h.base_offset < at) {  // a read starting inside the batch: skip the records before `at`
+    for (; i < h.count; ++i) {
+      const std::byte* q = p;
+      RecordView rv;
+      q = decode_checked_record(q, h, &rv);
+      if (static_cast<std::uint64_t>(rv.offset()) >= at) break;
+      p = q;
+    }
+  }
+  const std::size_t room = max_records - out.size();  // REQUIRES out.size() <= max_records
+  if (max_bytes == SIZE_MAX && h.count - i <= room) {
+    // The whole rest of the batch fits: no limit to check per record.
+    for (; i < h.count; ++i) {
+      RecordView& rv = out.emplace_back();
+      p = decode_checked_record(p, h, &rv);
+    }
+    if (i != 0) at = static_cast<std::uint64_t>(out.back().offset()) + 1;
+    return false;
+  }
+  for (; i < h.count; ++i) {
+    RecordView rv;
+    p = decode_checked_record(p, h, &rv);
+    if (out.size() >= max_records || (!out.empty() && bytes + rv.stored_bytes() > max_bytes)) {
+      return true;
+    }
+    out.push_back(rv);
+    bytes += rv.stored_bytes();
+    at = static_cast<std::uint64_t>(rv.offset()) + 1;
+  }
+  return false;
+}
+
 // The offset after the batch's last record.
 inline std::uint64_t batch_next_offset(const FrameHeader& h) noexcept {
   return h.base_offset + h.last_offset_delta + 1;
