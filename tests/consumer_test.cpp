@@ -863,6 +863,52 @@ TEST_CASE("zero-copy records stay valid while their ConsumerRecords lives", "[co
   }
 }
 
+TEST_CASE("records of earlier polls stay valid while later polls read on in their partitions",
+          "[consumer][decode]") {
+  // Each partition's read state is reused from poll to poll; the records a poll returned must
+  // not depend on it: they stay valid while later polls read on, past their segment, and after
+  // retention deleted it.
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  CAPTURE(in_memory);
+  auto broker = open_backend(in_memory, dir);
+  TopicConfig tc = small_topic(2);
+  tc.segment_bytes = 4096;
+  tc.retention_bytes = 0;  // every sealed segment goes at once
+  auto topic = take(StringTopic::create(*broker, "t", tc));
+  StringProducer producer(*broker);
+  for (std::int32_t p = 0; p < 2; ++p) fill(producer, topic, p, 300);
+  ConsumerConfig cc = config("", OffsetReset::kEarliest);
+  cc.max_poll_records = 7;  // many polls, each ending inside a batch or a segment
+  Consumer<std::string_view, std::string_view> c(*broker, cc);
+  require_ok(c.assign({{"t", 0}, {"t", 1}}));
+  std::vector<rill::ConsumerRecords<std::string_view, std::string_view>> held;
+  std::int64_t next[2] = {0, 0};
+  for (int polls = 0; next[0] < 300 || next[1] < 300; ++polls) {
+    REQUIRE(polls < 1000);
+    auto records = take(c.poll(std::chrono::milliseconds(0)));
+    REQUIRE(!records.empty());
+    for (const auto& r : records) {
+      REQUIRE(r.offset == next[r.partition]);
+      ++next[r.partition];
+    }
+    held.push_back(std::move(records));
+  }
+  for (std::int32_t p = 0; p < 2; ++p) {
+    (void)take(topic.log(p)->enforce_retention());
+    REQUIRE(topic.log(p)->start_offset() > 0);
+  }
+  std::size_t n = 0;
+  for (const auto& records : held) {
+    for (const auto& r : records) {
+      CHECK(r.value == std::to_string(r.partition) + ":" + std::to_string(r.offset));
+      CHECK(r.key == std::optional<std::string_view>("k"));
+      ++n;
+    }
+  }
+  CHECK(n == 600);
+}
+
 TEST_CASE("a tombstone decodes to nullopt for optional values", "[consumer][decode]") {
   TempDir dir;
   auto broker = open_backend(true, dir);

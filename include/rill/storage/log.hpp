@@ -163,6 +163,12 @@ struct LogCounters {
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
 // batch for the next read (Log::read_into) allocates nothing once it has grown.
 class RecordBatch : public RecordViews {
+ public:
+  // Keeps the segment these records point into mapped for as long as the returned handle
+  // lives: their views (keys, values, headers) stay valid after the batch is refilled or
+  // destroyed. Null for a batch that holds no segment.
+  std::shared_ptr<const void> pin() const noexcept { return segment_; }
+
  private:
   friend class Log;
   std::shared_ptr<const Segment> segment_;
