@@ -364,8 +364,16 @@ class Log final : private BackgroundTask {
     std::uint64_t checked_from = 0;  // [checked_from, checked_to): batches whose CRC passed
     std::uint64_t checked_to = 0;
     std::uint64_t at = want;  // the next offset to return
+    if (pos < trusted_end && max_bytes == SIZE_MAX) {
+      ReadCursor c{pos, expect, at};
+      read_checked_batches(base, trusted_end, limit, max_records, out.records_, c);
+      pos = c.position;
+      expect = c.expect;
+      at = c.at;
+    }
+    // The general loop: batches not yet checked, a batch the read splits, a byte limit.
     std::size_t bytes = 0;
-    bool full = false;
+    bool full = out.records_.size() >= max_records;
     while (pos < seg_end_pos && !full) {
       FrameHeader h;
       bool trusted = pos < trusted_end;

@@ -554,6 +554,67 @@ enum class FrameStatus {
   return false;
 }
 
+// Where a read stands in a segment: the batch at `position` starts at offset `expect` (or
+// after it, when compacted); `at` is the next offset to return.
+struct ReadCursor {
+  std::uint64_t position;
+  std::uint64_t expect;
+  std::uint64_t at;
+};
+
+// The common case of a read, on its own so that it keeps its few variables in registers:
+// appends to `out` the records of the batches from c.position up to `trusted_end`, which
+// check_frame() accepted before (they are read without any check), stopping before a batch at
+// or past offset `limit`. A batch the read must split (it starts before c.at, or holds more
+// records than `out` may still take before it has `max_records`) stops it too: the caller's
+// general loop handles that one. Batches wholly before c.at are skipped. Moves `c` past
+// what it read. REQUIRES out.size() <= max_records; no byte limit.
+inline void read_checked_batches(const std::byte* base, std::uint64_t trusted_end,
+                                 std::uint64_t limit, std::size_t max_records,
+                                 std::vector<RecordView>& out, ReadCursor& c) noexcept {
+  std::uint64_t pos = c.position;
+  std::uint64_t at = c.at;
+  std::uint64_t expect = c.expect;
+  // Room for the records first, then decoded in place: a push_back per record copied each
+  // through the stack and kept a reallocation call (and the register spills around it) in
+  // the loop. Each record has its own offset below `limit`: no more than limit - at come.
+  const std::size_t first = out.size();
+  const std::size_t room = std::min<std::uint64_t>(max_records - first, limit - at);
+  out.resize(first + room);
+  RecordView* dst = out.data() + first;
+  RecordView* const dst_end = dst + room;
+  while (pos < trusted_end) {
+    const std::byte* const f = base + pos;
+    std::uint32_t size;
+    std::uint64_t base_offset;
+    std::uint32_t last_offset_delta;
+    std::uint16_t count;
+    std::memcpy(&size, f + offsetof(FrameHeader, size), sizeof size);
+    std::memcpy(&base_offset, f + offsetof(FrameHeader, base_offset), sizeof base_offset);
+    std::memcpy(&last_offset_delta, f + offsetof(FrameHeader, last_offset_delta),
+                sizeof last_offset_delta);
+    std::memcpy(&count, f + offsetof(FrameHeader, count), sizeof count);
+    if (base_offset >= limit) break;  // not yet the reader's
+    const std::uint64_t next = base_offset + last_offset_delta + 1;
+    if (next > at) {
+      if (base_offset < at || count > dst_end - dst) break;  // split: the general loop's
+      FrameHeader h;
+      h.base_offset = base_offset;
+      std::memcpy(&h.base_timestamp_ms, f + offsetof(FrameHeader, base_timestamp_ms),
+                  sizeof h.base_timestamp_ms);
+      const std::byte* p = f + kFrameHeaderSize;
+      for (std::uint32_t i = 0; i < count; ++i) p = decode_checked_record(p, h, dst++);
+      at = next;
+    }
+    expect = next;
+    pos += align_frame(size);
+  }
+  out.resize(static_cast<std::size_t>(dst - out.data()));
+  c.position = pos;
+  c.at = at;
+  c.expect = expect;
+}
+
 // The offset after the batch's last record.
 inline std::uint64_t batch_next_offset(const FrameHeader& h) noexcept {
   return h.base_offset + h.last_offset_delta + 1;
