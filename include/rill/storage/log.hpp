@@ -360,7 +360,11 @@ class Log final : private BackgroundTask {
     // structure) by their writer, by recovery or by an earlier read, and never change: their
     // headers and records are read without re-checking. verified_to() may run ahead of the
     // end position loaded above (a later publish); bytes past that are not ours to read yet.
-    const std::uint64_t trusted_end = std::min(seg->verified_to(), seg_end_pos);
+    // Without verify_checksums, batches whose structure a read has checked count as well.
+    const std::uint64_t known = config_.verify_checksums
+                                    ? seg->verified_to()
+                                    : std::max(seg->verified_to(), seg->structure_checked_to());
+    const std::uint64_t trusted_end = std::min(known, seg_end_pos);
     std::uint64_t checked_from = 0;  // [checked_from, checked_to): batches whose CRC passed
     std::uint64_t checked_to = 0;
     std::uint64_t at = want;  // the next offset to return
@@ -410,10 +414,15 @@ class Log final : private BackgroundTask {
       if (trusted) [[likely]] {
         full = take_checked_records(p, h, max_records, max_bytes, out.records_, at, bytes);
       } else {
+        // verify_checksums is off (or the batch failed its check): decode with bounds checks,
+        // and, when every record decodes, make check_frame's remaining checks so that later
+        // reads of the batch take the fast path.
         const std::byte* batch_end = base + pos + h.size;
         std::uint64_t delta = 0;
+        std::int64_t max_ts = -1;
         RecordView rv;
-        for (std::uint32_t i = 0; i < h.count; ++i) {
+        std::uint32_t i = 0;
+        for (; i < h.count; ++i) {
           const char* reason = nullptr;
           p = decode_record(p, batch_end, h, delta, &rv, &reason);
           if (p == nullptr) {
@@ -425,6 +434,7 @@ class Log final : private BackgroundTask {
           }
           const auto o = static_cast<std::uint64_t>(rv.offset());
           delta = o - h.base_offset + 1;
+          max_ts = std::max(max_ts, rv.timestamp_ms());
           if (o < at) continue;
           if (out.records_.size() >= max_records ||
               (!out.records_.empty() && bytes + rv.stored_bytes() > max_bytes)) {
@@ -435,13 +445,27 @@ class Log final : private BackgroundTask {
           bytes += rv.stored_bytes();
           at = o + 1;
         }
+        const bool compacted = (h.attributes & kBatchCompacted) != 0;
+        const std::uint64_t span = std::uint64_t{h.last_offset_delta} + 1;
+        if (!config_.verify_checksums && i == h.count && p == batch_end &&
+            (compacted ? delta <= span : delta == span) &&
+            (h.count == 0 || max_ts == h.max_timestamp_ms)) {
+          if (checked_to != pos) checked_from = pos;
+          checked_to = pos + align_frame(h.size);
+        }
       }
       if (full) break;  // stopped inside this batch: the next read resumes at its start
       at = std::max(at, next);
       pos += align_frame(h.size);
       expect = next;
     }
-    if (checked_to > checked_from) seg->mark_verified(checked_from, checked_to);
+    if (checked_to > checked_from) {
+      if (config_.verify_checksums) {
+        seg->mark_verified(checked_from, checked_to);
+      } else {
+        seg->mark_structure_checked(checked_from, checked_to);
+      }
+    }
     // relaxed: statistics only; one increment per read call, not per record.
     read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
     out.next_offset_ = static_cast<std::int64_t>(at);
