@@ -130,7 +130,30 @@ std::optional<std::int64_t> committed_offset(const StringConsumer& c, const Topi
   return om->offset;
 }
 
+// A value type without a default constructor: decoded records are built whole, not in place.
+struct Label {
+  explicit Label(std::string_view s) : text(s) {}
+  std::string text;
+};
+
 }  // namespace
+
+}  // namespace consumer_test
+
+template <>
+struct rill::Serde<consumer_test::Label> {
+  using Label = consumer_test::Label;
+  static std::string name() { return "test.Label"; }
+  static rill::Result<std::string_view> serialize(const Label& v, std::string& /*scratch*/) {
+    return std::string_view(v.text);
+  }
+  static rill::Result<Label> deserialize(std::string_view bytes) {
+    if (bytes == "bad") return rill::fail(rill::ErrorCode::kCorruption, "not a label");
+    return Label(bytes);
+  }
+};
+
+namespace consumer_test {
 
 // --- without a group --------------------------------------------------------------------------
 
@@ -368,6 +391,33 @@ TEST_CASE("a record that does not decode stops its partition there; the others' 
   auto last = take(c.poll(std::chrono::milliseconds(0)));
   REQUIRE(last.size() == 1);
   CHECK(last[0].offset == 3);
+}
+
+TEST_CASE("values of a type without a default constructor decode, and a bad one stops there",
+          "[consumer][decode]") {
+  TempDir dir;
+  auto broker = open_backend(false, dir);
+  take(broker->create_topic("raw", small_topic(1)));  // untyped: any types may open it
+  auto raw = take(Topic<std::string, std::string>::open(*broker, "raw"));
+  StringProducer producer(*broker);
+  for (const char* v : {"a", "bb", "bad", "ccc"}) {
+    take(producer.send(raw, {.key = std::string("k"), .value = v, .partition = 0}));
+  }
+  Consumer<std::string, Label> c(*broker, config("", OffsetReset::kEarliest));
+  const TopicPartition p0{"raw", 0};
+  require_ok(c.assign({p0}));
+  auto first = take(c.poll(std::chrono::milliseconds(0)));
+  REQUIRE(first.size() == 2);
+  CHECK(first[0].value.text == "a");
+  CHECK(first[1].value.text == "bb");
+  CHECK(first[1].key == std::optional<std::string>("k"));
+  CHECK(first[1].offset == 1);
+  require_error(c.poll(std::chrono::milliseconds(0)), ErrorCode::kCorruption);
+  CHECK(take(c.position(p0)) == 2);
+  require_ok(c.seek(p0, 3));
+  auto last = take(c.poll(std::chrono::milliseconds(0)));
+  REQUIRE(last.size() == 1);
+  CHECK(last[0].value.text == "ccc");
 }
 
 // --- commits ------------------------------------------------------------------------------
@@ -865,6 +915,51 @@ TEST_CASE("zero-copy records stay valid while their ConsumerRecords lives", "[co
     CHECK(held[i].value == "0:" + std::to_string(held[i].offset));
     CHECK(held[i].key == std::optional<std::string_view>("k"));
   }
+}
+
+TEST_CASE("records of earlier polls stay valid while later polls read on in their partitions",
+          "[consumer][decode]") {
+  // Each partition's read state is reused from poll to poll; the records a poll returned must
+  // not depend on it: they stay valid while later polls read on, past their segment, and after
+  // retention deleted it.
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  CAPTURE(in_memory);
+  auto broker = open_backend(in_memory, dir);
+  TopicConfig tc = small_topic(2);
+  tc.segment_bytes = 4096;
+  tc.retention_bytes = 8192;  // keeps the newest segments: records not yet read survive
+  auto topic = take(StringTopic::create(*broker, "t", tc));
+  StringProducer producer(*broker);
+  ConsumerConfig cc = config("", OffsetReset::kEarliest);
+  cc.max_poll_records = 7;  // polls ending inside a partition's new records
+  Consumer<std::string_view, std::string_view> c(*broker, cc);
+  require_ok(c.assign({{"t", 0}, {"t", 1}}));
+  std::vector<rill::ConsumerRecords<std::string_view, std::string_view>> held;
+  std::int64_t next[2] = {0, 0};
+  for (int round = 0; round < 30; ++round) {
+    for (std::int32_t p = 0; p < 2; ++p) fill(producer, topic, p, 10, round * 10);
+    for (int polls = 0; next[0] < (round + 1) * 10 || next[1] < (round + 1) * 10; ++polls) {
+      REQUIRE(polls < 10);
+      auto records = take(c.poll(std::chrono::milliseconds(0)));
+      REQUIRE(!records.empty());
+      for (const auto& r : records) {
+        REQUIRE(r.offset == next[r.partition]);
+        ++next[r.partition];
+      }
+      held.push_back(std::move(records));
+    }
+  }
+  for (std::int32_t p = 0; p < 2; ++p) REQUIRE(topic.log(p)->start_offset() > 100);
+  std::size_t n = 0;
+  for (const auto& records : held) {
+    for (const auto& r : records) {
+      CHECK(r.value == std::to_string(r.partition) + ":" + std::to_string(r.offset));
+      CHECK(r.key == std::optional<std::string_view>("k"));
+      ++n;
+    }
+  }
+  CHECK(n == 600);
 }
 
 TEST_CASE("a tombstone decodes to nullopt for optional values", "[consumer][decode]") {

@@ -1038,6 +1038,57 @@ TEST_CASE("a flipped bit inside a sealed segment is never returned as a record",
   }
 }
 
+TEST_CASE("without verify_checksums a batch that does not add up fails every read",
+          "[log][corruption]") {
+  // With CRCs off, a read checks a batch's structure as it decodes it, and trusts a batch that
+  // passed on later reads. Damage to the structure must fail every read of the batch, the first
+  // and the later ones; the batches around it read back the same each time.
+  const std::uint64_t seed = rill_test::test_seed();
+  INFO("seed " << seed);
+  const Pristine p = Pristine::build(mix(seed + 11));
+  rill_test::TempDir tmp;
+  const std::string dir = tmp.sub("log");
+  const std::size_t seg = 1;
+  const std::vector<Batch>& batches = p.batches[seg];
+  REQUIRE(batches.size() >= 6);
+  const Batch& hit = batches[2];  // early: the open-time check of the sealed tail misses it
+  const auto bad = static_cast<std::int64_t>(hit.base_offset);
+  const auto bad_end = static_cast<std::int64_t>(hit.next_offset());
+  std::vector<char> damaged = p.log_bytes(seg);
+  const std::uint64_t at = hit.position + rill::storage::kFrameHeaderSize;  // 1st record: length
+  damaged[at] = static_cast<char>(damaged[at] ^ 0x01);
+  CAPTURE(bad, bad_end);
+  p.lay_out(dir);
+  rill_test::write_file(dir + "/" + p.log_name(seg), damaged);
+  LogConfig config = small_config();
+  config.verify_checksums = false;
+  auto log = Log::open(dir, config);
+  REQUIRE(log);
+  REQUIRE((*log)->end_offset() == p.end);
+  for (int pass = 0; pass < 2; ++pass) {
+    CAPTURE(pass);
+    for (std::int64_t o = bad; o < bad_end; ++o) {
+      CAPTURE(o);
+      auto got = (*log)->read(o, 10);
+      REQUIRE(!got);
+      CHECK(got.error().code() == ErrorCode::kCorruption);
+    }
+    // From the segment's start: the batches before the damage, then a stop short of it.
+    auto upto = (*log)->read(static_cast<std::int64_t>(batches[0].base_offset), 100000);
+    REQUIRE(upto);
+    CHECK(upto->next_offset() == bad);
+    RecordBatch batch;
+    for (std::int64_t o = 0; o < p.end; ++o) {
+      if (o >= bad && o < bad_end) continue;
+      auto r = (*log)->read_into(o, batch, 1);
+      INFO("offset " << o << ": " << (r ? std::string("ok") : r.error().to_string()));
+      REQUIRE(r);
+      REQUIRE(batch.size() == 1);
+      REQUIRE(matches(batch[0], expected_record(p.salt, static_cast<std::uint64_t>(o))));
+    }
+  }
+}
+
 TEST_CASE("a last segment whose header was never written is dropped",
           "[log][recovery][corruption]") {
   const std::uint64_t seed = rill_test::test_seed();

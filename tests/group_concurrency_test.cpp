@@ -400,12 +400,22 @@ TEST_CASE("stress: producers, two groups, churning members and wakeups stay exac
   Ledger coop(static_cast<std::size_t>(total), problems);
   Ledger range(static_cast<std::size_t>(total), problems);
 
+  // Members must come and go while records flow: the producers hold their second half until
+  // the churn thread below has run three rounds (a fast consumer could otherwise read all
+  // before a third member came; seen under ASan).
+  std::atomic<int> rounds{0};
+  std::atomic<std::int64_t> produced{0};
   std::vector<std::thread> producers;
   for (int id = 0; id < kProducers; ++id) {
     producers.emplace_back([&, id] {
       Producer<std::string, std::int64_t> p(*broker);
       std::mt19937_64 rng(seed + static_cast<std::uint64_t>(id));
       for (std::int64_t i = 0; i < per_producer; ++i) {
+        if (i == per_producer / 2) {
+          (void)wait_until([&] { return rounds.load(std::memory_order_relaxed) >= 3; },
+                           std::chrono::seconds(60));
+        }
+        produced.fetch_add(1, std::memory_order_relaxed);
         const std::int64_t value = (static_cast<std::int64_t>(id) << 32) | i;
         rill::Result<rill::RecordMetadata> r =
             rng() % 4 == 0 ? p.send(topic, std::nullopt, value)
@@ -436,19 +446,22 @@ TEST_CASE("stress: producers, two groups, churning members and wakeups stay exac
     threads.emplace_back([p, check] { p->run(check); });
   }
   std::atomic<bool> done{false};
-  std::atomic<int> rounds{0};
   std::thread churn([&] {
     for (int round = 0; !done.load(std::memory_order_acquire); ++round) {
-      rounds.fetch_add(1, std::memory_order_relaxed);
       Worker<std::string> w(*broker, 100 + round, "coop", AssignmentStrategy::kCooperativeSticky,
                             coop, problems, 50);
       std::thread t([&] { w.run(check); });
+      // A round lasts until the group has read 2,000 more records, or everything produced so
+      // far (the producers may be waiting for this round to end).
       const std::int64_t until = coop.total() + 2'000;
-      while (coop.total() < until && !done.load(std::memory_order_acquire)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      while (coop.total() < until && coop.total() < produced.load(std::memory_order_relaxed) &&
+             !done.load(std::memory_order_acquire)) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
       w.stop();
       t.join();
+      rounds.fetch_add(1, std::memory_order_relaxed);
     }
   });
   std::thread waker([&] {

@@ -765,4 +765,69 @@ TEST_CASE("CoarseClock never leads the system clock, trails it by little, and ad
   CHECK(coarse.now_ms() > start);
 }
 
+TEST_CASE("reads inside record batches return the same records checked or unchecked",
+          "[log][batch]") {
+  // Batches of 1 to 9 records over several segments; reads start at every offset, with record
+  // and byte limits that stop inside batches. The same reads run on segments known whole
+  // (written by this log: decoded without checks), and after a reopen, when the sealed
+  // segments are unchecked (verify_checksums on: checked once, then trusted; off: decoded with
+  // bounds checks every time).
+  TempDir dir;
+  const int n = 700;
+  {
+    auto log = open_log(dir.path(), small_segments());
+    int at = 0;
+    for (int size = 1; at < n; size = size % 9 + 1) {
+      std::vector<std::string> values;
+      std::vector<Record> records;
+      for (int i = 0; i < size && at + i < n; ++i) values.push_back(value_for(at + i, 20 + i));
+      for (const auto& v : values) records.push_back({.value = std::string_view(v)});
+      auto info = log->append_batch(records);
+      REQUIRE(info.has_value());
+      REQUIRE(info->offset == at);
+      at += static_cast<int>(records.size());
+    }
+    REQUIRE(log->segment_count() >= 3);
+  }
+  // The value of the record at `offset` (its batch put it at index i: size 20 + i).
+  std::vector<std::string> expected;
+  for (int at = 0, size = 1; at < n; size = size % 9 + 1) {
+    for (int i = 0; i < size && at < n; ++i, ++at) expected.push_back(value_for(at, 20 + i));
+  }
+  const auto read_all = [&](const Log& log, std::size_t max_records, std::size_t max_bytes) {
+    RecordBatch batch;
+    for (std::int64_t from = 0; from < n; ++from) {
+      std::int64_t next = from;
+      for (int reads = 0; reads < 3 && next < n; ++reads) {
+        auto r = log.read_into(next, batch, max_records, max_bytes);
+        INFO("from " << from << " next " << next << " max_records " << max_records);
+        REQUIRE(r.has_value());
+        REQUIRE(!batch.empty());
+        REQUIRE(batch.size() <= max_records);
+        std::size_t bytes = 0;
+        for (const auto& rec : batch) {
+          REQUIRE(rec.offset() == next);
+          REQUIRE(*rec.value() == expected[static_cast<std::size_t>(next)]);
+          bytes += rec.stored_bytes();
+          ++next;
+        }
+        if (batch.size() > 1) REQUIRE(bytes <= max_bytes);
+        REQUIRE(batch.next_offset() == next);
+      }
+    }
+  };
+  for (const bool verify : {true, false}) {
+    LogConfig c = small_segments();
+    c.verify_checksums = verify;
+    auto log = open_log(dir.path(), c);
+    for (int round = 0; round < 2; ++round) {  // the second round reads what the first checked
+      read_all(*log, 1, SIZE_MAX);
+      read_all(*log, 4, SIZE_MAX);
+      read_all(*log, 1000, SIZE_MAX);
+      read_all(*log, 1000, 100);
+      read_all(*log, 3, 1);
+    }
+  }
+}
+
 }  // namespace log_test

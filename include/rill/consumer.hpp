@@ -92,7 +92,8 @@ class ConsumerRecords {
   template <typename, typename>
   friend class Consumer;
   std::vector<ConsumerRecord<K, V>> records_;
-  std::vector<storage::RecordBatch> pins_;
+  // The segments records_ point into (storage::RecordBatch::pin), kept mapped.
+  std::vector<std::shared_ptr<const void>> pins_;
 };
 
 template <typename K, typename V>
@@ -344,8 +345,12 @@ class Consumer {
  private:
   struct PartitionState {
     storage::Log* log = nullptr;
-    std::int64_t position = -1;  // -1: not yet initialised
+    const std::string* topic = nullptr;  // the name, owned by the topic's state in topics_
+    std::int64_t position = -1;          // -1: not yet initialised
     bool paused = false;
+    // Reused by every fetch of this partition: a read that continues where the last one ended
+    // resumes in its segment (no index lookup, no segment-table lock) and allocates nothing.
+    storage::RecordBatch batch;
   };
 
   // Busy polling: returns once an unpaused partition has a record at its position (or has no
@@ -379,9 +384,11 @@ class Consumer {
 
   void take(const TopicPartition& tp) {
     PartitionState st;
-    st.log = topics_.at(tp.topic).log(tp.partition);
+    const Topic<K, V>& topic = topics_.at(tp.topic);
+    st.log = topic.log(tp.partition);
+    st.topic = &topic.name();
     st.log->add_notifier(&bell_);
-    owned_[tp] = st;
+    owned_[tp] = std::move(st);
   }
 
   void release(const TopicPartition& tp) {
@@ -519,12 +526,16 @@ class Consumer {
 
   Result<void> fetch(ConsumerRecords<K, V>& out) {
     if (owned_.empty()) return {};
-    std::vector<TopicPartition> order = assignment();
-    const std::size_t start = next_partition_++ % order.size();  // fairness across polls
-    for (std::size_t i = 0; i < order.size() && out.records_.size() < config_.max_poll_records;
-         ++i) {
-      const TopicPartition& tp = order[(start + i) % order.size()];
-      PartitionState& st = owned_.at(tp);
+    const std::size_t max = config_.max_poll_records;
+    // One allocation for the poll's records (bounded: max_poll_records may be huge).
+    out.records_.reserve(std::min<std::size_t>(max, 4096));
+    const std::size_t n = owned_.size();
+    auto it = owned_.begin();
+    std::advance(it, next_partition_++ % n);  // fairness across polls
+    for (std::size_t i = 0; i < n && out.records_.size() < max; ++i, ++it) {
+      if (it == owned_.end()) it = owned_.begin();
+      const TopicPartition& tp = it->first;
+      PartitionState& st = it->second;
       if (st.paused) continue;
       // An error here must not drop the records already taken from other partitions this
       // poll: their positions have moved past them. Return those (the error recurs at this
@@ -533,14 +544,13 @@ class Consumer {
       // poll without losing records fetched from the others").
       auto init = init_position(tp, st);
       if (!init) return out.empty() ? fail(std::move(init).error()) : Result<void>();
-      storage::RecordBatch batch;
-      auto r =
-          st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
+      storage::RecordBatch& batch = st.batch;
+      auto r = st.log->read_into(st.position, batch, max - out.records_.size());
       if (!r && r.error().code() == ErrorCode::kOutOfRange) {
         // retention passed us by: as auto.offset.reset says
         auto reset = reset_position(tp, st);
         if (!reset) return out.empty() ? fail(std::move(reset).error()) : Result<void>();
-        r = st.log->read_into(st.position, batch, config_.max_poll_records - out.records_.size());
+        r = st.log->read_into(st.position, batch, max - out.records_.size());
       }
       if (!r) return out.empty() ? fail(std::move(r).error()) : Result<void>();
       if (batch.empty()) {
@@ -549,23 +559,22 @@ class Consumer {
         st.position = batch.next_offset();
         continue;
       }
-      const Topic<K, V>& topic = topics_.at(tp.topic);
-      out.records_.reserve(out.records_.size() + batch.size());
+      const std::string_view topic = *st.topic;
       for (const auto& raw : batch) {
-        auto rec = decode_record_into<K, V>(raw, topic.name(), tp.partition, out.records_);
+        auto rec = decode_record_into<K, V>(raw, topic, tp.partition, out.records_);
         if (!rec) [[unlikely]] {
-          // Keep the records before it (their views need the batch) and stop the partition
+          // Keep the records before it (their views need the segment) and stop the partition
           // at the bad record, so it is neither skipped nor are those delivered twice
           // (tests/consumer_test.cpp, "a record that does not decode stops its partition
           // there; the others' records arrive").
           st.position = raw.offset();
           if (out.empty()) return fail(std::move(rec).error());
-          out.pins_.push_back(std::move(batch));
+          out.pins_.push_back(batch.pin());
           return {};
         }
       }
       st.position = batch.next_offset();
-      out.pins_.push_back(std::move(batch));
+      out.pins_.push_back(batch.pin());
     }
     return {};
   }

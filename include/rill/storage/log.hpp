@@ -164,6 +164,12 @@ struct LogCounters {
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
 // batch for the next read (Log::read_into) allocates nothing once it has grown.
 class RecordBatch : public RecordViews {
+ public:
+  // Keeps the segment these records point into mapped for as long as the returned handle
+  // lives: their views (keys, values, headers) stay valid after the batch is refilled or
+  // destroyed. Null for a batch that holds no segment.
+  std::shared_ptr<const void> pin() const noexcept { return segment_; }
+
  private:
   friend class Log;
   std::shared_ptr<const Segment> segment_;
@@ -351,71 +357,116 @@ class Log final : private BackgroundTask {
     const std::uint64_t seg_end_pos = seg->end_position();
     const auto limit = static_cast<std::uint64_t>(end);
     const std::byte* base = seg->data();
-    const std::uint64_t verified = seg->verified_to();
+    // Batches below verified_to() were checked whole (header, CRC and every record's
+    // structure) by their writer, by recovery or by an earlier read, and never change: their
+    // headers and records are read without re-checking. verified_to() may run ahead of the
+    // end position loaded above (a later publish); bytes past that are not ours to read yet.
+    // Without verify_checksums, batches whose structure a read has checked count as well.
+    const std::uint64_t known = config_.verify_checksums
+                                    ? seg->verified_to()
+                                    : std::max(seg->verified_to(), seg->structure_checked_to());
+    const std::uint64_t trusted_end = std::min(known, seg_end_pos);
     std::uint64_t checked_from = 0;  // [checked_from, checked_to): batches whose CRC passed
     std::uint64_t checked_to = 0;
     std::uint64_t at = want;  // the next offset to return
+    if (pos < trusted_end && max_bytes == SIZE_MAX) {
+      ReadCursor c{pos, expect, at};
+      read_checked_batches(base, trusted_end, limit, max_records, out.records_, c);
+      pos = c.position;
+      expect = c.expect;
+      at = c.at;
+    }
+    // The general loop: batches not yet checked, a batch the read splits, a byte limit.
     std::size_t bytes = 0;
-    bool full = false;
+    bool full = out.records_.size() >= max_records;
     while (pos < seg_end_pos && !full) {
-      FrameCheck c = check_frame_header(base + pos, seg_end_pos - pos, expect, false);
-      if (c.status == FrameStatus::kOk && c.header.base_offset >= limit) break;  // not yet ours
-      const std::uint64_t next = c.status == FrameStatus::kOk ? batch_next_offset(c.header) : 0;
-      if (c.status == FrameStatus::kOk && next <= at) {  // before the wanted offset: skip it
-        pos += align_frame(c.header.size);
+      FrameHeader h;
+      bool trusted = pos < trusted_end;
+      if (trusted) [[likely]] {
+        std::memcpy(&h, base + pos, kFrameHeaderSize);
+        if (h.base_offset >= limit) break;  // not yet ours
+      } else {
+        FrameCheck c = check_frame_header(base + pos, seg_end_pos - pos, expect, false);
+        if (c.status == FrameStatus::kOk && c.header.base_offset >= limit) break;  // not yet ours
+        // Past verified_to(), with verify_checksums, check the batch whole once (skipped
+        // below when it lies before the wanted offset).
+        if (c.status == FrameStatus::kOk && config_.verify_checksums &&
+            batch_next_offset(c.header) > at) {
+          c = check_frame(base + pos, seg_end_pos - pos, expect, true);
+          if (c.status == FrameStatus::kOk) {
+            if (checked_to != pos) checked_from = pos;
+            checked_to = pos + align_frame(c.header.size);
+            trusted = true;
+          }
+        }
+        if (c.status != FrameStatus::kOk) {
+          if (!out.records_.empty()) break;
+          return corrupt_at(*seg, pos, c.reason ? c.reason : "frame missing");
+        }
+        h = c.header;
+      }
+      const std::uint64_t next = batch_next_offset(h);
+      if (next <= at) {  // before the wanted offset: skip it
+        pos += align_frame(h.size);
         expect = next;
         continue;
       }
-      // A batch below verified_to() was checked whole (CRC and every record's structure) by
-      // its writer, by recovery or by an earlier read, and never changes: its records decode
-      // without re-checking. Past it, with verify_checksums, check it whole once.
-      bool trusted = pos < verified;
-      if (c.status == FrameStatus::kOk && config_.verify_checksums && !trusted) {
-        c = check_frame(base + pos, seg_end_pos - pos, expect, true);
-        if (c.status == FrameStatus::kOk) {
-          if (checked_to != pos) checked_from = pos;
-          checked_to = pos + align_frame(c.header.size);
-          trusted = true;
-        }
-      }
-      if (c.status != FrameStatus::kOk) {
-        if (!out.records_.empty()) break;
-        return corrupt_at(*seg, pos, c.reason ? c.reason : "frame missing");
-      }
-      const FrameHeader& h = c.header;
       const std::byte* p = base + pos + kFrameHeaderSize;
-      const std::byte* batch_end = base + pos + h.size;
-      std::uint64_t delta = 0;
-      RecordView rv;
-      for (std::uint32_t i = 0; i < h.count; ++i) {
-        const char* reason = nullptr;
-        p = trusted ? decode_checked_record(p, h, &rv)
-                    : decode_record(p, batch_end, h, delta, &rv, &reason);
-        if (p == nullptr) {
-          if (!out.records_.empty()) {
-            full = true;  // return what came before; the next read reports the damage
+      if (trusted) [[likely]] {
+        full = take_checked_records(p, h, max_records, max_bytes, out.records_, at, bytes);
+      } else {
+        // verify_checksums is off (or the batch failed its check): decode with bounds checks,
+        // and, when every record decodes, make check_frame's remaining checks so that later
+        // reads of the batch take the fast path.
+        const std::byte* batch_end = base + pos + h.size;
+        std::uint64_t delta = 0;
+        std::int64_t max_ts = -1;
+        RecordView rv;
+        std::uint32_t i = 0;
+        for (; i < h.count; ++i) {
+          const char* reason = nullptr;
+          p = decode_record(p, batch_end, h, delta, &rv, &reason);
+          if (p == nullptr) {
+            if (!out.records_.empty()) {
+              full = true;  // return what came before; the next read reports the damage
+              break;
+            }
+            return corrupt_at(*seg, pos, reason);
+          }
+          const auto o = static_cast<std::uint64_t>(rv.offset());
+          delta = o - h.base_offset + 1;
+          max_ts = std::max(max_ts, rv.timestamp_ms());
+          if (o < at) continue;
+          if (out.records_.size() >= max_records ||
+              (!out.records_.empty() && bytes + rv.stored_bytes() > max_bytes)) {
+            full = true;
             break;
           }
-          return corrupt_at(*seg, pos, reason);
+          out.records_.push_back(rv);
+          bytes += rv.stored_bytes();
+          at = o + 1;
         }
-        const auto o = static_cast<std::uint64_t>(rv.offset());
-        delta = o - h.base_offset + 1;
-        if (o < at) continue;
-        if (out.records_.size() >= max_records ||
-            (!out.records_.empty() && bytes + rv.stored_bytes() > max_bytes)) {
-          full = true;
-          break;
+        const bool compacted = (h.attributes & kBatchCompacted) != 0;
+        const std::uint64_t span = std::uint64_t{h.last_offset_delta} + 1;
+        if (!config_.verify_checksums && i == h.count && p == batch_end &&
+            (compacted ? delta <= span : delta == span) &&
+            (h.count == 0 || max_ts == h.max_timestamp_ms)) {
+          if (checked_to != pos) checked_from = pos;
+          checked_to = pos + align_frame(h.size);
         }
-        out.records_.push_back(rv);
-        bytes += rv.stored_bytes();
-        at = o + 1;
       }
       if (full) break;  // stopped inside this batch: the next read resumes at its start
       at = std::max(at, next);
       pos += align_frame(h.size);
       expect = next;
     }
-    if (checked_to > checked_from) seg->mark_verified(checked_from, checked_to);
+    if (checked_to > checked_from) {
+      if (config_.verify_checksums) {
+        seg->mark_verified(checked_from, checked_to);
+      } else {
+        seg->mark_structure_checked(checked_from, checked_to);
+      }
+    }
     // relaxed: statistics only; one increment per read call, not per record.
     read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
     out.next_offset_ = static_cast<std::int64_t>(at);

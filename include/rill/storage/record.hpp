@@ -513,6 +513,111 @@ enum class FrameStatus {
   return rec_end;
 }
 
+// Appends to `out` the records of a batch that check_frame() accepted (read with
+// decode_checked_record) whose offsets are at or after `at`, moving `at` past each and adding
+// its stored_bytes() to `bytes`. Stops before a record that would make `out` hold more than
+// `max_records`, or (unless `out` is empty) take `bytes` over `max_bytes`, and returns true
+// then: the caller's batch is full. `p` is the batch's first record.
+[[gnu::always_inline]] inline bool take_checked_records(
+    const std::byte* p, const FrameHeader& h, std::size_t max_records, std::size_t max_bytes,
+    std::vector<RecordView>& out, std::uint64_t& at, std::size_t& bytes) noexcept {
+  std::uint32_t i = 0;
+  if (h.base_offset < at) {  // a read starting inside the batch: skip the records before `at`
+    for (; i < h.count; ++i) {
+      const std::byte* q = p;
+      RecordView rv;
+      q = decode_checked_record(q, h, &rv);
+      if (static_cast<std::uint64_t>(rv.offset()) >= at) break;
+      p = q;
+    }
+  }
+  const std::size_t room = max_records - out.size();  // REQUIRES out.size() <= max_records
+  if (max_bytes == SIZE_MAX && h.count - i <= room) {
+    // The whole rest of the batch fits: no limit to check per record.
+    const std::size_t before = out.size();
+    for (; i < h.count; ++i) {
+      RecordView& rv = out.emplace_back();
+      p = decode_checked_record(p, h, &rv);
+    }
+    // Nothing taken when every record lay before `at` (a compacted batch with a gap there):
+    // `at` stays, and out.back() may not even exist.
+    if (out.size() != before) at = static_cast<std::uint64_t>(out.back().offset()) + 1;
+    return false;
+  }
+  for (; i < h.count; ++i) {
+    RecordView rv;
+    p = decode_checked_record(p, h, &rv);
+    if (out.size() >= max_records || (!out.empty() && bytes + rv.stored_bytes() > max_bytes)) {
+      return true;
+    }
+    out.push_back(rv);
+    bytes += rv.stored_bytes();
+    at = static_cast<std::uint64_t>(rv.offset()) + 1;
+  }
+  return false;
+}
+
+// Where a read stands in a segment: the batch at `position` starts at offset `expect` (or
+// after it, when compacted); `at` is the next offset to return.
+struct ReadCursor {
+  std::uint64_t position;
+  std::uint64_t expect;
+  std::uint64_t at;
+};
+
+// The common case of a read, on its own so that it keeps its few variables in registers:
+// appends to `out` the records of the batches from c.position up to `trusted_end`, which
+// check_frame() accepted before (they are read without any check), stopping before a batch at
+// or past offset `limit`. A batch the read must split (it starts before c.at, or holds more
+// records than `out` may still take before it has `max_records`) stops it too: the caller's
+// general loop handles that one. Batches wholly before c.at are skipped. Moves `c` past
+// what it read. REQUIRES out.size() <= max_records; no byte limit.
+inline void read_checked_batches(const std::byte* base, std::uint64_t trusted_end,
+                                 std::uint64_t limit, std::size_t max_records,
+                                 std::vector<RecordView>& out, ReadCursor& c) noexcept {
+  std::uint64_t pos = c.position;
+  std::uint64_t at = c.at;
+  std::uint64_t expect = c.expect;
+  // Room for the records first, then decoded in place: a push_back per record copied each
+  // through the stack and kept a reallocation call (and the register spills around it) in
+  // the loop. Each record has its own offset below `limit`: no more than limit - at come.
+  const std::size_t first = out.size();
+  const std::size_t room = std::min<std::uint64_t>(max_records - first, limit - at);
+  out.resize(first + room);
+  RecordView* dst = out.data() + first;
+  RecordView* const dst_end = dst + room;
+  while (pos < trusted_end) {
+    const std::byte* const f = base + pos;
+    std::uint32_t size;
+    std::uint64_t base_offset;
+    std::uint32_t last_offset_delta;
+    std::uint16_t count;
+    std::memcpy(&size, f + offsetof(FrameHeader, size), sizeof size);
+    std::memcpy(&base_offset, f + offsetof(FrameHeader, base_offset), sizeof base_offset);
+    std::memcpy(&last_offset_delta, f + offsetof(FrameHeader, last_offset_delta),
+                sizeof last_offset_delta);
+    std::memcpy(&count, f + offsetof(FrameHeader, count), sizeof count);
+    if (base_offset >= limit) break;  // not yet the reader's
+    const std::uint64_t next = base_offset + last_offset_delta + 1;
+    if (next > at) {
+      if (base_offset < at || count > dst_end - dst) break;  // split: the general loop's
+      FrameHeader h;
+      h.base_offset = base_offset;
+      std::memcpy(&h.base_timestamp_ms, f + offsetof(FrameHeader, base_timestamp_ms),
+                  sizeof h.base_timestamp_ms);
+      const std::byte* p = f + kFrameHeaderSize;
+      for (std::uint32_t i = 0; i < count; ++i) p = decode_checked_record(p, h, dst++);
+      at = next;
+    }
+    expect = next;
+    pos += align_frame(size);
+  }
+  out.resize(static_cast<std::size_t>(dst - out.data()));
+  c.position = pos;
+  c.at = at;
+  c.expect = expect;
+}
+
 // The offset after the batch's last record.
 inline std::uint64_t batch_next_offset(const FrameHeader& h) noexcept {
   return h.base_offset + h.last_offset_delta + 1;

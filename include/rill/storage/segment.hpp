@@ -312,10 +312,17 @@ class Segment {
   }
   // A reader CRC-checked [from, to) and from <= verified_to(): the known-good prefix grows.
   void mark_verified(std::uint64_t from, std::uint64_t to) const noexcept {
-    std::uint64_t cur = verified_to_.load(std::memory_order_relaxed);
-    while (from <= cur && cur < to &&
-           !verified_to_.compare_exchange_weak(cur, to, std::memory_order_relaxed)) {
-    }
+    extend(verified_to_, from, to);
+  }
+  // Frames in [64, structure_checked_to()) passed every check but the CRC's: a log reading with
+  // verify_checksums off checks no more, and decodes their records without bounds checks after
+  // that. Kept apart from verified_to(), which compaction trusts to skip CRC checks.
+  std::uint64_t structure_checked_to() const noexcept {
+    // relaxed: read after end_position()'s acquire, which orders it.
+    return structure_checked_to_.load(std::memory_order_relaxed);
+  }
+  void mark_structure_checked(std::uint64_t from, std::uint64_t to) const noexcept {
+    extend(structure_checked_to_, from, to);
   }
   std::size_t size_bytes() const noexcept { return end_position(); }
 
@@ -446,6 +453,17 @@ class Segment {
   }
 
  private:
+  // Grows a checked prefix [64, *prefix) by [from, to) when the two touch: readers that
+  // checked different stretches leave it at the first gap. relaxed: a hint for readers, who
+  // see the bytes it covers through end_position()'s acquire.
+  static void extend(std::atomic<std::uint64_t>& prefix, std::uint64_t from,
+                     std::uint64_t to) noexcept {
+    std::uint64_t cur = prefix.load(std::memory_order_relaxed);
+    while (from <= cur && cur < to &&
+           !prefix.compare_exchange_weak(cur, to, std::memory_order_relaxed)) {
+    }
+  }
+
   Segment(std::string dir, std::uint64_t base_offset, const SegmentLayout& layout)
       : dir_(std::move(dir)), base_offset_(base_offset), layout_(layout) {
     end_offset_.store(base_offset, std::memory_order_relaxed);
@@ -524,6 +542,7 @@ class Segment {
   std::atomic<std::int64_t> max_timestamp_ms_{-1};
   std::atomic<bool> sealed_{false};
   mutable std::atomic<std::uint64_t> verified_to_{kFileHeaderSize};
+  mutable std::atomic<std::uint64_t> structure_checked_to_{kFileHeaderSize};
   alignas(64) std::atomic<std::uint64_t> prefaulted_to_{0};
 };
 
