@@ -567,7 +567,11 @@ void run_scenario(const Scenario& s) {
       continue;
     }
     {
-      auto broker = rill::Broker::open(dir, options(0));
+      rill::BrokerOptions verify_options = options(0);
+      // The compacted topic would be compacted in the background by this broker too, racing
+      // the checks (a .cleaned file of its own run was once taken for a leftover of the kill).
+      if (s.kind == Kind::kCompaction) verify_options.background_thread = false;
+      auto broker = rill::Broker::open(dir, verify_options);
       INFO((broker ? std::string() : broker.error().to_string()));
       REQUIRE(broker);
       if (!(*broker)->recovery().empty()) ++unclean;
