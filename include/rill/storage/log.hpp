@@ -621,6 +621,13 @@ class Log final : private BackgroundTask {
  private:
   Log(std::string dir, LogConfig config) : dir_(std::move(dir)), config_(std::move(config)) {
     clock_ = config_.clock ? config_.clock : SystemClock::instance();
+    system_clock_ = clock_ == SystemClock::instance();
+  }
+
+  // The time for an append: the configured clock, read without a virtual call when it is the
+  // shared SystemClock (the default).
+  std::int64_t append_now_ms() const noexcept {
+    return system_clock_ ? SystemClock::read_ms() : clock_->now_ms();
   }
 
   static Result<void> validate(const LogConfig& c) { return validate_config(c); }
@@ -713,7 +720,7 @@ class Log final : private BackgroundTask {
     std::unique_lock lock(append_mu_);
     if (closed_.load(std::memory_order_relaxed)) return fail(ErrorCode::kClosed, "log is closed");
     if (precondition != nullptr) RILL_TRY((*precondition)(static_cast<std::int64_t>(next_offset_)));
-    const std::int64_t now = clock_->now_ms();
+    const std::int64_t now = append_now_ms();
     if (records.empty()) return AppendInfo{static_cast<std::int64_t>(next_offset_), 0, now};
     Segment* seg = active_.get();
     if (!seg->has_room(total) || roll_due(*seg, now)) [[unlikely]] {
@@ -1002,6 +1009,7 @@ class Log final : private BackgroundTask {
   const std::string dir_;
   LogConfig config_;
   std::shared_ptr<Clock> clock_;
+  bool system_clock_ = false;  // clock_ is SystemClock::instance()
   detail::File lock_file_;
   RecoveryReport recovery_;
 

@@ -345,6 +345,10 @@ inline std::byte* put_headers(std::byte* p, std::span<const Header> headers) noe
 // byte after it. `len_field` is the field's length value, `bytes` its bytes (empty when null).
 [[gnu::always_inline]] inline std::byte* put_field(std::byte* p, std::uint64_t len_field,
                                                    std::string_view bytes) noexcept {
+  if (len_field == 0) {  // null: no bytes to copy, and copy_bytes's size tests are skipped
+    *p = std::byte{0};
+    return p + 1;
+  }
   p = put_varint_short(p, len_field);
   copy_bytes(p, bytes.data(), bytes.size());
   return p + bytes.size();
@@ -398,6 +402,24 @@ inline std::byte* put_headers(std::byte* p, std::span<const Header> headers) noe
   return p + 1;
 }
 
+// The general case of encode_batch's loop, out of line so that the usual case keeps its
+// registers: writes records [i, end) at `p`, stamping those without a timestamp with `now_ms`,
+// raises *max_ts to their newest, and returns the byte after them.
+[[gnu::noinline]] inline std::byte* encode_records(std::byte* p, std::span<const Record> records,
+                                                   std::size_t i, std::int64_t base_ts,
+                                                   std::int64_t now_ms,
+                                                   std::int64_t* max_ts) noexcept {
+  std::int64_t max = *max_ts;
+  for (; i < records.size(); ++i) {
+    const Record& r = records[i];
+    const std::int64_t ts = r.timestamp_ms == kNoTimestamp ? now_ms : r.timestamp_ms;
+    max = std::max(max, ts);
+    p = encode_record(p, r, i, ts - base_ts);
+  }
+  *max_ts = max;
+  return p;
+}
+
 struct EncodedBatch {
   std::size_t size;  // the batch's size field (padding excluded)
   std::int64_t max_timestamp_ms;
@@ -423,22 +445,20 @@ inline EncodedBatch encode_batch(std::byte* dst, std::span<const Record> records
       p = encode_plain_record(p, r, i);
     }
   }
-  for (; i < records.size(); ++i) {
-    const Record& r = records[i];
-    const std::int64_t ts = r.timestamp_ms == kNoTimestamp ? now_ms : r.timestamp_ms;
-    max_ts = std::max(max_ts, ts);
-    p = encode_record(p, r, i, ts - base_ts);
+  if (i < records.size()) {
+    p = encode_records(p, records, i, base_ts, now_ms, &max_ts);
   }
-  FrameHeader h;
-  h.base_offset = base_offset;
-  h.base_timestamp_ms = base_ts;
-  h.max_timestamp_ms = max_ts;
-  h.last_offset_delta = static_cast<std::uint32_t>(records.size() - 1);
-  h.count = static_cast<std::uint16_t>(records.size());
-  h.attributes = 0;
-  h.magic = kBatchMagic;
+  // The header's fields after size and crc, in place (offsets: FrameHeader's static_asserts).
+  const auto last_delta = static_cast<std::uint32_t>(records.size() - 1);
+  const auto count = static_cast<std::uint16_t>(records.size());
+  const std::uint8_t tail[2] = {0, kBatchMagic};  // attributes, magic
+  std::memcpy(dst + offsetof(FrameHeader, base_offset), &base_offset, 8);
+  std::memcpy(dst + offsetof(FrameHeader, base_timestamp_ms), &base_ts, 8);
+  std::memcpy(dst + offsetof(FrameHeader, max_timestamp_ms), &max_ts, 8);
+  std::memcpy(dst + offsetof(FrameHeader, last_offset_delta), &last_delta, 4);
+  std::memcpy(dst + offsetof(FrameHeader, count), &count, 2);
+  std::memcpy(dst + offsetof(FrameHeader, attributes), tail, 2);
   const auto size = static_cast<std::size_t>(p - dst);
-  std::memcpy(dst + 8, reinterpret_cast<const std::byte*>(&h) + 8, kFrameHeaderSize - 8);
   const std::uint32_t crc = detail::crc32c_extend(0, dst + 8, size - 8);
   std::memcpy(dst + 4, &crc, 4);
   // release: pairs with the acquire in load_frame_size; the batch's other bytes, written
