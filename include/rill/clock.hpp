@@ -26,7 +26,18 @@ class Clock {
 // The system's wall clock (std::chrono::system_clock).
 class SystemClock final : public Clock {
  public:
-  std::int64_t now_ms() const noexcept override {
+  std::int64_t now_ms() const noexcept override { return read_ms(); }
+
+  // now_ms() without a virtual call, for callers that know their clock is this one (the log's
+  // append path). On Linux, clock_gettime(CLOCK_REALTIME) directly: what system_clock::now()
+  // calls, without the call into libstdc++ around it.
+  static std::int64_t read_ms() noexcept {
+#if defined(__linux__)
+    struct timespec ts;
+    if (::clock_gettime(CLOCK_REALTIME, &ts) == 0) {
+      return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+    }
+#endif
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();

@@ -673,6 +673,13 @@ class Log final : private BackgroundTask {
  private:
   Log(std::string dir, LogConfig config) : dir_(std::move(dir)), config_(std::move(config)) {
     clock_ = config_.clock ? config_.clock : SystemClock::instance();
+    system_clock_ = clock_ == SystemClock::instance();
+  }
+
+  // The time for an append: the configured clock, read without a virtual call when it is the
+  // shared SystemClock (the default).
+  std::int64_t append_now_ms() const noexcept {
+    return system_clock_ ? SystemClock::read_ms() : clock_->now_ms();
   }
 
   static Result<void> validate(const LogConfig& c) { return validate_config(c); }
@@ -715,33 +722,43 @@ class Log final : private BackgroundTask {
   }
 
  private:
-  Result<AppendInfo> append_impl(std::span<const Record> records,
-                                 const AppendPrecondition* precondition) {
-    // Upper bound of the bytes the records take (see frame_size): exact sizes depend on the
-    // timestamps, known only under the lock.
+  // BatchSizeBound::bytes() of `records`, checking each: kRecordTooLarge for a frame over
+  // max_record_bytes or with a field too wide, kInvalidArgument for a negative timestamp.
+  [[gnu::noinline]] Result<std::size_t> measure_records(std::span<const Record> records) const {
     BatchSizeBound bound;
-    // Each record's payload size, kept for encoding when the batch is small.
-    constexpr std::size_t kKept = 64;
-    std::uint64_t payloads[kKept];
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const Record& r = records[i];
-      const std::uint64_t payload = record_payload_size(r);
-      if (i < kKept) payloads[i] = payload;
-      const std::size_t size = frame_size_of_payload(payload);
-      if (size == 0 || size > config_.max_record_bytes) [[unlikely]] {
+    for (const Record& r : records) {
+      const std::size_t size = frame_size(r);
+      if (size == 0 || size > config_.max_record_bytes) {
         return fail(ErrorCode::kRecordTooLarge,
                     "record of " +
                         (size == 0 ? std::string("over 4 GiB or with oversize fields")
                                    : std::to_string(size) + " bytes") +
                         " exceeds max_record_bytes " + std::to_string(config_.max_record_bytes));
       }
-      if (r.timestamp_ms < 0 && r.timestamp_ms != kNoTimestamp) [[unlikely]] {
+      if (r.timestamp_ms < 0 && r.timestamp_ms != kNoTimestamp) {
         return fail(ErrorCode::kInvalidArgument,
                     "negative timestamp " + std::to_string(r.timestamp_ms));
       }
       bound.add_frame_size(size);
     }
-    const std::size_t total = bound.bytes();
+    return bound.bytes();
+  }
+
+  Result<AppendInfo> append_impl(std::span<const Record> records,
+                                 const AppendPrecondition* precondition) {
+    // Upper bound of the bytes the records take (see frame_size): exact sizes depend on the
+    // timestamps, known only under the lock. First a quick, looser bound that also checks the
+    // records (quick_batch_bound); the exact one, record by record, only when the quick one
+    // does not settle it: a record to look at, or a batch near a segment's size. Either way
+    // the log behaves as if the exact bound had been used.
+    std::size_t total = quick_batch_bound(records, config_.max_record_bytes);
+    bool exact = false;
+    if (total == 0 || total > config_.segment_bytes - kFileHeaderSize) [[unlikely]] {
+      auto bound = measure_records(records);
+      if (!bound) return fail(std::move(bound).error());
+      total = *bound;
+      exact = true;
+    }
     if (records.empty() && precondition == nullptr) {
       return AppendInfo{end_offset(), 0, clock_->now_ms()};
     }
@@ -755,11 +772,13 @@ class Log final : private BackgroundTask {
     std::unique_lock lock(append_mu_);
     if (closed_.load(std::memory_order_relaxed)) return fail(ErrorCode::kClosed, "log is closed");
     if (precondition != nullptr) RILL_TRY((*precondition)(static_cast<std::int64_t>(next_offset_)));
-    const std::int64_t now = clock_->now_ms();
+    const std::int64_t now = append_now_ms();
     if (records.empty()) return AppendInfo{static_cast<std::int64_t>(next_offset_), 0, now};
     Segment* seg = active_.get();
     if (!seg->has_room(total) || roll_due(*seg, now)) [[unlikely]] {
-      if (seg->write_position() > kFileHeaderSize) {
+      if (!exact) total = *measure_records(records);  // valid: the quick check passed
+      if (seg->write_position() > kFileHeaderSize &&
+          (!seg->has_room(total) || roll_due(*seg, now))) {
         RILL_TRY(roll(now));
         seg = active_.get();
       }
@@ -770,8 +789,7 @@ class Log final : private BackgroundTask {
     for (std::size_t i = 0; i < records.size(); i += kMaxBatchRecords) {  // fits: checked above
       const auto part = records.subspan(i, std::min(kMaxBatchRecords, records.size() - i));
       const std::uint64_t pos = seg->write_position();
-      const EncodedBatch b = encode_batch(seg->write_ptr(), part, next_offset_, now,
-                                          records.size() <= kKept ? payloads : nullptr);
+      const EncodedBatch b = encode_batch(seg->write_ptr(), part, next_offset_, now);
       seg->note_frame(next_offset_, pos, b.max_timestamp_ms, align_frame(b.size));
       next_offset_ += part.size();
       ++batches;
@@ -1043,6 +1061,7 @@ class Log final : private BackgroundTask {
   const std::string dir_;
   LogConfig config_;
   std::shared_ptr<Clock> clock_;
+  bool system_clock_ = false;  // clock_ is SystemClock::instance()
   detail::File lock_file_;
   RecoveryReport recovery_;
 

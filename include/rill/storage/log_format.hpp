@@ -194,7 +194,10 @@ inline std::uint16_t read_u16(const std::byte* p) noexcept {
 
 inline std::size_t varint_size(std::uint64_t v) noexcept {
   // ceil(bits / 7) for bits in [1, 64], as a multiply and a shift: (9 * (bits - 1) + 73) / 64.
-  return static_cast<std::size_t>((9 * (std::bit_width(v | 1) - 1) + 73) >> 6);
+  // bits - 1 is written as 63 ^ countl_zero, which compiles to one bsr (bit_width - 1 costs
+  // two more instructions), and the rest to one lea and one shift.
+  const unsigned top = 63u ^ static_cast<unsigned>(std::countl_zero(v | 1));
+  return (9 * top + 73) >> 6;
 }
 inline std::uint64_t zigzag(std::int64_t v) noexcept {
   return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);

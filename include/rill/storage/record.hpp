@@ -172,17 +172,20 @@ inline std::uint64_t bytes_field_size(const std::optional<std::string_view>& v) 
   return v ? varint_size(v->size() + 1) + v->size() : 1;
 }
 
+// Bytes of a record's header count and headers.
+inline std::uint64_t headers_field_size(std::span<const Header> headers) noexcept {
+  std::uint64_t n = varint_size(headers.size());
+  for (const Header& h : headers) {
+    n += varint_size(h.name.size()) + h.name.size() + bytes_field_size(h.value);
+  }
+  return n;
+}
+
 // Bytes of a record's key, value and headers with their length fields: everything after its
 // timestamp delta. Does not check the fields' widths (record_payload_size does).
 inline std::uint64_t record_payload_bytes(const Record& r) noexcept {
-  std::uint64_t n = bytes_field_size(r.key) + bytes_field_size(r.value) + 1;
-  if (!r.headers.empty()) [[unlikely]] {
-    n += varint_size(r.headers.size()) - 1;
-    for (const Header& h : r.headers) {
-      n += varint_size(h.name.size()) + h.name.size() + bytes_field_size(h.value);
-    }
-  }
-  return n;
+  return bytes_field_size(r.key) + bytes_field_size(r.value) +
+         (r.headers.empty() ? 1 : headers_field_size(r.headers));
 }
 
 // record_payload_bytes, or 0 when a field does not fit its width (a key or value of 4 GiB or
@@ -233,39 +236,187 @@ class BatchSizeBound {
   std::size_t records_ = 0;
 };
 
+// Bytes a record may take beyond its key and value bytes when it has no headers: length (at
+// most 5 bytes, as a frame is under 4 GiB), offset delta (3), timestamp delta (10), key and
+// value lengths (5 each), header count (1).
+inline constexpr std::size_t kMaxPlainRecordOverhead = 5 + 3 + kMaxVarintSize + 5 + 5 + 1;
+
+// A quick upper bound of BatchSizeBound::bytes() of `records`, with a quick check that each is
+// valid, in one pass of a few instructions per record and no branch: when no record has
+// headers, no timestamp is below kNoTimestamp and every record's key and value bytes plus
+// kMaxPlainRecordOverhead fit in `max_frame_bytes` less a batch header, every frame_size() is
+// non-zero and at most `max_frame_bytes`, and the sum returned is at least BatchSizeBound's.
+// 0 when `records` is empty or the quick check fails: the caller then measures record by
+// record (frame_size()), which also says which rule a record breaks.
+inline std::size_t quick_batch_bound(std::span<const Record> records,
+                                     std::size_t max_frame_bytes) noexcept {
+  std::uint64_t sum = 0;
+  std::uint64_t widest = 0;
+  std::uint64_t headers = 0;
+  std::int64_t min_ts = kNoTimestamp;
+  for (const Record& r : records) {
+    const std::uint64_t bytes = (r.key ? r.key->size() : 0) + (r.value ? r.value->size() : 0);
+    sum += bytes;
+    widest = std::max(widest, bytes);
+    headers |= r.headers.size();
+    min_ts = std::min(min_ts, r.timestamp_ms);
+  }
+  // `widest` is below 2^64 - 69 (each size is at most PTRDIFF_MAX), so this cannot wrap; when
+  // it passes, each record counted less than 4 GiB, and `sum` could only wrap for 2^32
+  // records.
+  if (records.empty() || headers != 0 || min_ts < kNoTimestamp ||
+      widest + kFrameHeaderSize + kMaxPlainRecordOverhead > max_frame_bytes) {
+    return 0;
+  }
+  const std::size_t batches = (records.size() + kMaxBatchRecords - 1) / kMaxBatchRecords;
+  return sum + records.size() * kMaxPlainRecordOverhead +
+         batches * align_frame(kFrameHeaderSize + kFrameAlign - 1);
+}
+
+// put_varint, inlined for values below 2^14 (one or two bytes): a record's length, its deltas
+// and its field lengths nearly always are, and the byte loop's branches cost more than the
+// bytes.
+[[gnu::always_inline]] inline std::byte* put_varint_short(std::byte* p, std::uint64_t v) noexcept {
+  if (v < 0x80) [[likely]] {
+    *p = static_cast<std::byte>(v);
+    return p + 1;
+  }
+  if (v < 0x4000) {
+    const auto w = static_cast<std::uint16_t>((v & 0x7F) | 0x80 | ((v >> 7) << 8));
+    std::memcpy(p, &w, 2);
+    return p + 2;
+  }
+  return put_varint(p, v);
+}
+
+// Copies `n` bytes; keys and header fields of a few bytes are copied inline (two overlapping
+// loads and stores), which a call to memcpy would cost several times over. `src` may be null
+// when `n` is 0.
+[[gnu::always_inline]] inline void copy_bytes(std::byte* dst, const char* src,
+                                              std::size_t n) noexcept {
+  if (n > 16) {
+    std::memcpy(dst, src, n);
+  } else if (n >= 8) {
+    std::uint64_t a;
+    std::uint64_t b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4) {
+    std::uint32_t a;
+    std::uint32_t b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n != 0) {
+    dst[0] = static_cast<std::byte>(src[0]);
+    dst[n / 2] = static_cast<std::byte>(src[n / 2]);
+    dst[n - 1] = static_cast<std::byte>(src[n - 1]);
+  }
+}
+
 // Writes an optional byte string with its length field; returns the byte after it.
-inline std::byte* put_bytes_field(std::byte* p, const std::optional<std::string_view>& v) noexcept {
+[[gnu::always_inline]] inline std::byte* put_bytes_field(
+    std::byte* p, const std::optional<std::string_view>& v) noexcept {
   if (!v) {
     *p = std::byte{0};
     return p + 1;
   }
-  p = put_varint(p, v->size() + 1);
-  if (!v->empty()) std::memcpy(p, v->data(), v->size());
+  p = put_varint_short(p, v->size() + 1);
+  copy_bytes(p, v->data(), v->size());
   return p + v->size();
 }
 
-// Writes one record at `p` and returns the byte after it.
-// `payload` is record_payload_bytes(r).
-inline std::byte* encode_record(std::byte* p, const Record& r, std::uint64_t payload,
-                                std::uint64_t offset_delta, std::int64_t ts_delta) noexcept {
-  const std::uint64_t ts = zigzag(ts_delta);
-  const std::uint64_t body = varint_size(offset_delta) + varint_size(ts) + payload;
-  p = put_varint(p, body);
-  p = put_varint(p, offset_delta);
-  p = put_varint(p, ts);
-  p = put_bytes_field(p, r.key);
-  p = put_bytes_field(p, r.value);
-  if (r.headers.empty()) [[likely]] {
-    *p = std::byte{0};
-    return p + 1;
-  }
-  p = put_varint(p, r.headers.size());
-  for (const Header& h : r.headers) {
-    p = put_varint(p, h.name.size());
-    if (!h.name.empty()) std::memcpy(p, h.name.data(), h.name.size());
+// Writes a record's headers (count and fields) at `p` and returns the byte after them.
+inline std::byte* put_headers(std::byte* p, std::span<const Header> headers) noexcept {
+  p = put_varint(p, headers.size());
+  for (const Header& h : headers) {
+    p = put_varint_short(p, h.name.size());
+    copy_bytes(p, h.name.data(), h.name.size());
     p += h.name.size();
     p = put_bytes_field(p, h.value);
   }
+  return p;
+}
+
+// Writes a key or value field at `p` (length + 1, 0 for null, then the bytes); returns the
+// byte after it. `len_field` is the field's length value, `bytes` its bytes (empty when null).
+[[gnu::always_inline]] inline std::byte* put_field(std::byte* p, std::uint64_t len_field,
+                                                   std::string_view bytes) noexcept {
+  if (len_field == 0) {  // null: no bytes to copy, and copy_bytes's size tests are skipped
+    *p = std::byte{0};
+    return p + 1;
+  }
+  p = put_varint_short(p, len_field);
+  copy_bytes(p, bytes.data(), bytes.size());
+  return p + bytes.size();
+}
+
+// Writes one record at `p` and returns the byte after it.
+[[gnu::always_inline]] inline std::byte* encode_record(std::byte* p, const Record& r,
+                                                       std::uint64_t offset_delta,
+                                                       std::int64_t ts_delta) noexcept {
+  // Every field is read before the first byte is written: bytes are written through
+  // std::byte pointers, which may alias anything, so a field read after a store would be
+  // loaded again.
+  const std::string_view key = r.key ? *r.key : std::string_view();
+  const std::string_view value = r.value ? *r.value : std::string_view();
+  const std::uint64_t key_len = r.key ? key.size() + 1 : 0;  // the length fields: 0 for null
+  const std::uint64_t value_len = r.value ? value.size() + 1 : 0;
+  const std::span<const Header> headers = r.headers;
+  const std::uint64_t ts = zigzag(ts_delta);
+  const std::uint64_t body = varint_size(offset_delta) + varint_size(ts) + varint_size(key_len) +
+                             key.size() + varint_size(value_len) + value.size() +
+                             (headers.empty() ? 1 : headers_field_size(headers));
+  p = put_varint_short(p, body);
+  p = put_varint_short(p, offset_delta);
+  p = put_varint_short(p, ts);
+  p = put_field(p, key_len, key);
+  p = put_field(p, value_len, value);
+  if (headers.empty()) [[likely]] {
+    *p = std::byte{0};
+    return p + 1;
+  }
+  return put_headers(p, headers);
+}
+
+// encode_record for a record without headers whose timestamp delta is 0: what an append of
+// records stamped by the log writes, with fewer fields to measure and write.
+[[gnu::always_inline]] inline std::byte* encode_plain_record(std::byte* p, const Record& r,
+                                                             std::uint64_t offset_delta) noexcept {
+  const std::string_view key = r.key ? *r.key : std::string_view();
+  const std::string_view value = r.value ? *r.value : std::string_view();
+  const std::uint64_t key_len = r.key ? key.size() + 1 : 0;
+  const std::uint64_t value_len = r.value ? value.size() + 1 : 0;
+  // offset delta, timestamp delta (one byte: 0), key, value, header count (one byte: 0).
+  const std::uint64_t body = varint_size(offset_delta) + 1 + varint_size(key_len) + key.size() +
+                             varint_size(value_len) + value.size() + 1;
+  p = put_varint_short(p, body);
+  p = put_varint_short(p, offset_delta);
+  *p++ = std::byte{0};
+  p = put_field(p, key_len, key);
+  p = put_field(p, value_len, value);
+  *p = std::byte{0};
+  return p + 1;
+}
+
+// The general case of encode_batch's loop, out of line so that the usual case keeps its
+// registers: writes records [i, end) at `p`, stamping those without a timestamp with `now_ms`,
+// raises *max_ts to their newest, and returns the byte after them.
+[[gnu::noinline]] inline std::byte* encode_records(std::byte* p, std::span<const Record> records,
+                                                   std::size_t i, std::int64_t base_ts,
+                                                   std::int64_t now_ms,
+                                                   std::int64_t* max_ts) noexcept {
+  std::int64_t max = *max_ts;
+  for (; i < records.size(); ++i) {
+    const Record& r = records[i];
+    const std::int64_t ts = r.timestamp_ms == kNoTimestamp ? now_ms : r.timestamp_ms;
+    max = std::max(max, ts);
+    p = encode_record(p, r, i, ts - base_ts);
+  }
+  *max_ts = max;
   return p;
 }
 
@@ -277,39 +428,44 @@ struct EncodedBatch {
 // Writes `records` (1 to 65535) as one batch at `dst`, whose bytes up to the end of the batch
 // and its padding must be zero (preallocated, unwritten). Record i gets offset base_offset + i
 // and its timestamp, or `now_ms` when it has none. The size field is stored last, with
-// release: a reader that sees it sees the whole batch. `payloads`, when not null, holds
-// record_payload_bytes() of each record (the caller computed them already).
+// release: a reader that sees it sees the whole batch.
 inline EncodedBatch encode_batch(std::byte* dst, std::span<const Record> records,
-                                 std::uint64_t base_offset, std::int64_t now_ms,
-                                 const std::uint64_t* payloads = nullptr) noexcept {
-  const auto stamp = [now_ms](const Record& r) {
-    return r.timestamp_ms == kNoTimestamp ? now_ms : r.timestamp_ms;
-  };
-  FrameHeader h{};
-  h.base_offset = base_offset;
-  h.base_timestamp_ms = stamp(records[0]);
-  h.max_timestamp_ms = h.base_timestamp_ms;
-  h.last_offset_delta = static_cast<std::uint32_t>(records.size() - 1);
-  h.count = static_cast<std::uint16_t>(records.size());
-  h.magic = kBatchMagic;
+                                 std::uint64_t base_offset, std::int64_t now_ms) noexcept {
+  const std::int64_t base_ts =
+      records[0].timestamp_ms == kNoTimestamp ? now_ms : records[0].timestamp_ms;
+  std::int64_t max_ts = base_ts;
   std::byte* p = dst + kFrameHeaderSize;
-  std::uint64_t delta = 0;
-  for (const Record& r : records) {
-    const std::int64_t ts = stamp(r);
-    h.max_timestamp_ms = std::max(h.max_timestamp_ms, ts);
-    const std::uint64_t payload = payloads ? payloads[delta] : record_payload_bytes(r);
-    p = encode_record(p, r, payload, delta, ts - h.base_timestamp_ms);
-    ++delta;
+  std::size_t i = 0;
+  if (base_ts == now_ms) {
+    // The usual append: records without headers, stamped by the log, so every timestamp
+    // delta is 0 and max_ts stays now_ms. Until a record that is not.
+    for (; i < records.size(); ++i) {
+      const Record& r = records[i];
+      if (r.timestamp_ms != kNoTimestamp || !r.headers.empty()) break;
+      p = encode_plain_record(p, r, i);
+    }
   }
+  if (i < records.size()) {
+    p = encode_records(p, records, i, base_ts, now_ms, &max_ts);
+  }
+  // The header's fields after size and crc, in place (offsets: FrameHeader's static_asserts).
+  const auto last_delta = static_cast<std::uint32_t>(records.size() - 1);
+  const auto count = static_cast<std::uint16_t>(records.size());
+  const std::uint8_t tail[2] = {0, kBatchMagic};  // attributes, magic
+  std::memcpy(dst + offsetof(FrameHeader, base_offset), &base_offset, 8);
+  std::memcpy(dst + offsetof(FrameHeader, base_timestamp_ms), &base_ts, 8);
+  std::memcpy(dst + offsetof(FrameHeader, max_timestamp_ms), &max_ts, 8);
+  std::memcpy(dst + offsetof(FrameHeader, last_offset_delta), &last_delta, 4);
+  std::memcpy(dst + offsetof(FrameHeader, count), &count, 2);
+  std::memcpy(dst + offsetof(FrameHeader, attributes), tail, 2);
   const auto size = static_cast<std::size_t>(p - dst);
-  std::memcpy(dst + 8, reinterpret_cast<const std::byte*>(&h) + 8, kFrameHeaderSize - 8);
   const std::uint32_t crc = detail::crc32c_extend(0, dst + 8, size - 8);
   std::memcpy(dst + 4, &crc, 4);
   // release: pairs with the acquire in load_frame_size; the batch's other bytes, written
   // above, are visible to whoever sees a non-zero size.
   std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(dst))
       .store(static_cast<std::uint32_t>(size), std::memory_order_release);
-  return {size, h.max_timestamp_ms};
+  return {size, max_ts};
 }
 
 // A record as stored in a batch, for compaction to copy without re-encoding its key, value and
