@@ -848,6 +848,29 @@ TEST_CASE("a conditional append writes only when its precondition holds under th
   CHECK(log.end_offset() == 2);
 }
 
+TEST_CASE("the smallest max_record_bytes a log takes lets the smallest record in",
+          "[log][config]") {
+  // An append checks a bound of a record's frame (the timestamp counted at its widest), so a
+  // max_record_bytes under the smallest record's bound would refuse every record: refused.
+  LogConfig c;
+  c.segment_bytes = 8192;
+  c.prefault_bytes = 0;
+  const std::size_t smallest = rill::storage::frame_size(Record{});
+  c.max_record_bytes = smallest - 1;
+  auto refused = Log::open_in_memory(c);
+  REQUIRE(!refused.has_value());
+  CHECK(refused.error().code() == ErrorCode::kInvalidArgument);
+  c.max_record_bytes = smallest;
+  auto opened = Log::open_in_memory(c);
+  REQUIRE(opened.has_value());
+  CHECK((*opened)->append(Record{}).has_value());  // no key, no value, no headers
+  Record one;
+  one.value = std::string_view("v");
+  auto too_big = (*opened)->append(one);
+  REQUIRE(!too_big.has_value());
+  CHECK(too_big.error().code() == ErrorCode::kRecordTooLarge);
+}
+
 TEST_CASE("CoarseClock never leads the system clock, trails it by little, and advances",
           "[clock]") {
   rill::CoarseClock coarse;

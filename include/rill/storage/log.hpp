@@ -687,19 +687,22 @@ class Log final : private BackgroundTask {
  public:
   // Checks a configuration without opening anything: kInvalidArgument naming the bad field.
   static Result<void> validate_config(const LogConfig& c) {
-    if (c.segment_bytes < kFileHeaderSize + align_frame(kFrameHeaderSize + kMinRecordSize) ||
+    // The size an append checks against max_record_bytes is a bound (the timestamp's varint is
+    // counted at its widest: the time is read under the lock), so even the smallest record (no
+    // key, no value, no headers) counts as this much. A smaller max_record_bytes would refuse
+    // every record.
+    const std::size_t smallest = frame_size(Record{});
+    if (c.segment_bytes < kFileHeaderSize + align_frame(smallest) ||
         c.segment_bytes > (std::size_t{1} << 32)) {
-      return fail(
-          ErrorCode::kInvalidArgument,
-          "segment_bytes must be within [" +
-              std::to_string(kFileHeaderSize + align_frame(kFrameHeaderSize + kMinRecordSize)) +
-              ", 4 GiB], got " + std::to_string(c.segment_bytes));
+      return fail(ErrorCode::kInvalidArgument,
+                  "segment_bytes must be within [" +
+                      std::to_string(kFileHeaderSize + align_frame(smallest)) + ", 4 GiB], got " +
+                      std::to_string(c.segment_bytes));
     }
-    if (c.max_record_bytes < kFrameHeaderSize + kMinRecordSize ||
+    if (c.max_record_bytes < smallest ||
         align_frame(c.max_record_bytes) > c.segment_bytes - kFileHeaderSize) {
       return fail(ErrorCode::kInvalidArgument,
-                  "max_record_bytes must be within [" +
-                      std::to_string(kFrameHeaderSize + kMinRecordSize) +
+                  "max_record_bytes must be within [" + std::to_string(smallest) +
                       ", segment_bytes - 64], got " + std::to_string(c.max_record_bytes));
     }
     if (c.durability.mode == Durability::Mode::kEveryRecords && c.durability.every_records == 0) {
