@@ -476,14 +476,21 @@ class Log final : private BackgroundTask {
   }
 
   // The first offset whose record has a timestamp >= `timestamp_ms`, or nullopt when no record
-  // has (Kafka's offsetsForTimes). Uses the segments' newest timestamps and time indexes,
-  // then scans at most one index interval.
+  // has (Kafka's offsetsForTimes). Skips whole segments by their newest timestamp, then walks
+  // the batch headers of the first one that may hold it (whole batches skipped by theirs) and
+  // decodes one batch. Cost: a header read per batch of that segment.
   std::optional<std::int64_t> offset_for_time(std::int64_t timestamp_ms) const {
     const auto limit = static_cast<std::uint64_t>(end_offset());
     for (const auto& seg : segments_snapshot()) {
       if (seg->max_timestamp_ms() < timestamp_ms) continue;
-      std::uint64_t at;
-      std::uint64_t pos = seg->time_hint(timestamp_ms, &at);
+      // From the segment's first batch, not from its time index's hint: a damaged .timeindex
+      // can hold entries that look sound (ordered, at batch starts) and still point past a
+      // batch holding the timestamp, and nothing checks entries against the batches (the
+      // index fuzzer found one: offset 62 where a scan says 60). Batch headers carry their
+      // newest timestamp, so the walk skips whole batches: a few milliseconds for a 64 MiB
+      // segment of single-record batches.
+      std::uint64_t at = seg->base_offset();
+      std::uint64_t pos = kFileHeaderSize;
       const std::uint64_t seg_end_pos = seg->end_position();
       while (pos < seg_end_pos) {
         const FrameCheck c = check_frame_header(seg->data() + pos, seg_end_pos - pos, at, false);
