@@ -138,20 +138,10 @@ template <typename K, typename V>
     rec.value = std::move(*v);
     rec.headers = raw.headers();
   } else {  // a V without a default constructor: built whole, then moved in
-    std::optional<K> key;
-    if (raw.has_key()) {
-      auto k = serde::decode<K>(raw.key());
-      if (!k) [[unlikely]] {
-        return detail::record_decode_error(raw, topic, partition, "key", k.error());
-      }
-      key.emplace(std::move(*k));
-    }
-    auto v = serde::decode<V>(raw.value());
-    if (!v) [[unlikely]] {
-      return detail::record_decode_error(raw, topic, partition, "value", v.error());
-    }
-    out.push_back(Record{topic, partition, raw.offset(), raw.timestamp_ms(), std::move(key),
-                         std::move(*v), raw.headers()});
+    auto rec = decode_record<K, V>(raw, topic, partition);
+    if (!rec) [[unlikely]]
+      return fail(std::move(rec).error());
+    out.push_back(std::move(*rec));
   }
   return {};
 }
