@@ -154,7 +154,7 @@ std::vector<V> round_trip(Broker& broker, const std::string& name, const std::ve
   rill::Producer<std::string, V> producer(broker);
   for (std::size_t i = 0; i < values.size(); ++i) {
     // Appended, not "k" + std::to_string(i): g++ 12 at -O2 warns -Wrestrict on that (a false
-    // positive, GCC bug 105651), an error with -Werror.
+    // positive in its std::string code), an error with -Werror.
     std::string key = "k";
     key += std::to_string(i);
     const auto md =
