@@ -357,6 +357,9 @@ class Log final : private BackgroundTask {
     const std::uint64_t seg_end_pos = seg->end_position();
     const auto limit = static_cast<std::uint64_t>(end);
     const std::byte* base = seg->data();
+    // A sealed segment's end offset is final (sealed() is stored after its last publish);
+    // the active segment's may run ahead of the bytes loaded above, so no bound there.
+    const std::uint64_t sealed_end = seg->sealed() ? seg->end_offset() : UINT64_MAX;
     // Batches below verified_to() were checked whole (header, CRC and every record's
     // structure) by their writer, by recovery or by an earlier read, and never change: their
     // headers and records are read without re-checking. verified_to() may run ahead of the
@@ -387,6 +390,14 @@ class Log final : private BackgroundTask {
         if (h.base_offset >= limit) break;  // not yet ours
       } else {
         FrameCheck c = check_frame_header(base + pos, seg_end_pos - pos, expect, false);
+        // A sealed segment's batches all end by its end offset; one that claims offsets past
+        // it is damage (a compacted batch may start above `expect`), not a batch appended
+        // after `end` was loaded, which only the active segment can hold. Without this check
+        // the read stopped there as if at the end and returned nothing below end_offset().
+        if (c.status == FrameStatus::kOk && batch_next_offset(c.header) > sealed_end) {
+          c.status = FrameStatus::kCorrupt;
+          c.reason = "batch runs past its segment's end offset";
+        }
         if (c.status == FrameStatus::kOk && c.header.base_offset >= limit) break;  // not yet ours
         // Past verified_to(), with verify_checksums, check the batch whole once (skipped
         // below when it lies before the wanted offset).
