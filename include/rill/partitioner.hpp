@@ -124,8 +124,9 @@ enum class KeylessStrategy {
 // take one mutex around a map of per-topic state (a few counters per topic name ever seen;
 // entries are never removed). Not copyable or movable (it owns the mutex).
 //
-// Cost: keyed: one murmur2. Keyless: one uncontended lock and a map lookup, O(log topics);
-// the first record of a new topic allocates its entry.
+// Cost: nothing for a topic of one partition. Otherwise, keyed: one murmur2. Keyless: one
+// uncontended lock and a map lookup, O(log topics); the first record of a new topic allocates
+// its entry.
 class DefaultPartitioner {
  public:
   // Kafka's batch.size default.
@@ -151,6 +152,9 @@ class DefaultPartitioner {
   std::int32_t partition(std::string_view topic, std::optional<std::string_view> key_bytes,
                          std::size_t record_bytes, std::int32_t partitions) {
     RILL_ASSERT(partitions > 0, "a topic has at least one partition");
+    // Every rule answers 0 here: no hash, no lock (a keyless sticky choice starts afresh if
+    // the topic grows, as it does when its partition count changes).
+    if (partitions == 1) return 0;
     if (key_bytes.has_value()) return partition_for_key(*key_bytes, partitions);
 
     std::lock_guard<std::mutex> lock(mu_);

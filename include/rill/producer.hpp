@@ -17,12 +17,15 @@
 // with the same key keep their order.
 //
 // Cost: serializing the key and value (zero-copy for strings and byte spans), one murmur2 of
-// the key, and one Log::append. No allocation for string-like types; no lock but the
-// partition's append lock (keyless sticky routing takes a short per-producer lock).
+// the key (none when the topic has one partition), and one Log::append. No allocation for
+// string-like types; no lock but the partition's append lock (keyless sticky routing takes a
+// short per-producer lock). send_batch: a few allocations per call, not per record; one
+// append_batch per partition it touches, and a sort only when it touches more than one.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <forward_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -106,60 +109,58 @@ class Producer {
                                                  std::span<const ProducerRecord<K, V>> records) {
     if (topic.deleted()) return topic_deleted(topic);
     const std::size_t n = records.size();
-    std::vector<std::string> scratch(2 * n);
     std::vector<storage::Record> raw(n);
-    std::vector<std::int32_t> partition(n);
+    std::vector<Routed> routed(n);
+    KeptScratch kept;
     const std::int32_t partitions = topic.partitions();
     const TopicConfig& config = topic.state()->config();
+    bool one_partition = true;  // the common case: no sort, no copy, one append_batch
     for (std::size_t i = 0; i < n; ++i) {
       const ProducerRecord<K, V>& r = records[i];
-      RILL_TRY(
-          encode(r.key ? &*r.key : nullptr, r.value, scratch[2 * i], scratch[2 * i + 1], raw[i]));
+      RILL_TRY(encode(r.key ? &*r.key : nullptr, r.value, kept, raw[i]));
       raw[i].headers = r.headers;
       raw[i].timestamp_ms = r.timestamp_ms;
-      RILL_TRY(check_record(raw[i], config));
+      auto size = check_record(raw[i], config);
+      if (!size) return fail(std::move(size).error());
       auto p = route(topic, raw[i], partitions, r.partition);
       if (!p) return fail(std::move(p).error());
-      partition[i] = *p;
+      routed[i] = {*size, *p};
+      one_partition = one_partition && *p == routed[0].partition;
     }
-    std::vector<std::size_t> order(n);
-    for (std::size_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return partition[a] < partition[b]; });
+    std::vector<RecordMetadata> out(n);
+    if (n == 0) return out;
     // Each partition's share goes in as one Log::append_batch, which refuses a batch larger
     // than a segment. Check every share before appending any: found only by append_batch, a
     // share too big would fail the call after the partitions sorted before it were written,
     // breaking "any bad one fails the call and nothing is appended"
     // (tests/producer_test.cpp, "send_batch appends nothing anywhere when any record is bad").
-    const std::size_t segment_room = config.segment_bytes - storage::kFileHeaderSize;
-    for (std::size_t begin = 0; begin < n;) {
-      const std::int32_t p = partition[order[begin]];
+    if (one_partition) {
       storage::BatchSizeBound bound;
-      for (; begin < n && partition[order[begin]] == p; ++begin) bound.add(raw[order[begin]]);
-      const std::size_t total = bound.bytes();
-      if (total > segment_room) {
-        return fail(ErrorCode::kRecordTooLarge,
-                    "the batch's " + std::to_string(total) + " bytes for partition " +
-                        std::to_string(p) + " of topic '" + topic.name() +
-                        "' do not fit in a segment of " + std::to_string(config.segment_bytes) +
-                        " bytes");
-      }
+      for (const Routed& x : routed) bound.add_frame_size(x.frame_bytes);
+      RILL_TRY(check_share(topic, config, routed[0].partition, bound));
+      RILL_TRY(append_share(topic, routed[0].partition, raw, raw, 0, out));
+      return out;
     }
-    std::vector<RecordMetadata> out(n);
-    std::vector<storage::Record> group;
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < n; ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return routed[a].partition < routed[b].partition;
+    });
+    for (std::size_t begin = 0; begin < n;) {
+      const std::int32_t p = routed[order[begin]].partition;
+      storage::BatchSizeBound bound;
+      for (; begin < n && routed[order[begin]].partition == p; ++begin)
+        bound.add_frame_size(routed[order[begin]].frame_bytes);
+      RILL_TRY(check_share(topic, config, p, bound));
+    }
+    std::vector<storage::Record> share;
+    share.reserve(n);
     for (std::size_t begin = 0; begin < n;) {
       std::size_t end = begin;
-      const std::int32_t p = partition[order[begin]];
-      group.clear();
-      while (end < n && partition[order[end]] == p) group.push_back(raw[order[end++]]);
-      auto at = topic.log(p)->append_batch(group);
-      if (!at) return append_failed(topic, std::move(at).error());
-      for (std::size_t j = begin; j < end; ++j) {
-        const std::size_t i = order[j];
-        const std::int64_t ts =
-            raw[i].timestamp_ms == storage::kNoTimestamp ? at->timestamp_ms : raw[i].timestamp_ms;
-        out[i] = {topic.name(), p, at->offset + static_cast<std::int64_t>(j - begin), ts};
-      }
+      const std::int32_t p = routed[order[begin]].partition;
+      share.clear();
+      while (end < n && routed[order[end]].partition == p) share.push_back(raw[order[end++]]);
+      RILL_TRY(append_share(topic, p, share, raw, begin, out, order.data()));
       begin = end;
     }
     return out;
@@ -170,15 +171,78 @@ class Producer {
   Result<void> flush() { return broker_->flush(); }
 
  private:
+  // A record of send_batch: its frame's size and its partition.
+  struct Routed {
+    std::size_t frame_bytes = 0;
+    std::int32_t partition = 0;
+  };
+
+  // The bytes serdes wrote into their scratch strings (numbers, user encodings), kept alive
+  // for the records that view them. Zero-copy serdes (strings, byte buffers) never write
+  // there: then nothing is allocated, where a scratch string per key and value was before.
+  class KeptScratch {
+   public:
+    // A scratch string for the next serialization.
+    std::string& next() noexcept { return probe_; }
+    // The serialization into next() returned `bytes`: when they lie in the probe, moves it
+    // where it stays put and returns the view re-pointed there (a short string's bytes live
+    // inside the object, so a move changes their address).
+    std::string_view keep(std::string_view bytes) {
+      const char* lo = probe_.data();
+      if (bytes.data() < lo || bytes.data() > lo + probe_.size()) {
+        probe_.clear();
+        return bytes;
+      }
+      const auto at = static_cast<std::size_t>(bytes.data() - lo);
+      const std::string& held = kept_.emplace_front(std::move(probe_));
+      probe_ = std::string();
+      return std::string_view(held.data() + at, bytes.size());
+    }
+
+   private:
+    std::string probe_;
+    std::forward_list<std::string> kept_;  // stable addresses; allocates only when used
+  };
+
+  static Result<void> check_share(const Topic<K, V>& topic, const TopicConfig& config,
+                                  std::int32_t p, const storage::BatchSizeBound& bound) {
+    const std::size_t total = bound.bytes();
+    if (total > config.segment_bytes - storage::kFileHeaderSize) {
+      return fail(ErrorCode::kRecordTooLarge, "the batch's " + std::to_string(total) +
+                                                  " bytes for partition " + std::to_string(p) +
+                                                  " of topic '" + topic.name() +
+                                                  "' do not fit in a segment of " +
+                                                  std::to_string(config.segment_bytes) + " bytes");
+    }
+    return {};
+  }
+
+  // Appends `share` (records of send_batch for partition p, the `from`-th onwards in sorted
+  // order, `order` null when unsorted) and fills their metadata in `out`.
+  static Result<void> append_share(const Topic<K, V>& topic, std::int32_t p,
+                                   std::span<const storage::Record> share,
+                                   std::span<const storage::Record> raw, std::size_t from,
+                                   std::vector<RecordMetadata>& out,
+                                   const std::size_t* order = nullptr) {
+    auto at = topic.log(p)->append_batch(share);
+    if (!at) return append_failed(topic, std::move(at).error());
+    for (std::size_t j = 0; j < share.size(); ++j) {
+      const std::size_t i = order != nullptr ? order[from + j] : from + j;
+      const std::int64_t ts =
+          raw[i].timestamp_ms == storage::kNoTimestamp ? at->timestamp_ms : raw[i].timestamp_ms;
+      out[i] = {topic.name(), p, at->offset + static_cast<std::int64_t>(j), ts};
+    }
+    return {};
+  }
+
   Result<RecordMetadata> send_one(const Topic<K, V>& topic, const K* key, const V& value,
                                   std::span<const storage::Header> headers,
                                   std::int64_t timestamp_ms,
                                   std::optional<std::int32_t> explicit_partition) {
     if (topic.deleted()) return topic_deleted(topic);
-    std::string key_scratch;
-    std::string value_scratch;
+    KeptScratch kept;
     storage::Record raw;
-    RILL_TRY(encode(key, value, key_scratch, value_scratch, raw));
+    RILL_TRY(encode(key, value, kept, raw));
     raw.headers = headers;
     raw.timestamp_ms = timestamp_ms;
     auto p = route(topic, raw, topic.partitions(), explicit_partition);
@@ -189,22 +253,23 @@ class Producer {
                           timestamp_ms == storage::kNoTimestamp ? at->timestamp_ms : timestamp_ms};
   }
 
-  static Result<void> encode(const K* key, const V& value, std::string& key_scratch,
-                             std::string& value_scratch, storage::Record& out) {
+  static Result<void> encode(const K* key, const V& value, KeptScratch& kept,
+                             storage::Record& out) {
     if (key != nullptr) {
-      auto k = serde::encode<K>(*key, key_scratch);
+      auto k = serde::encode<K>(*key, kept.next());
       if (!k)
         return fail(ErrorCode::kInvalidArgument, "serializing the key: " + k.error().message());
-      out.key = *k;
+      if (*k) out.key = kept.keep(**k);
     }
-    auto v = serde::encode<V>(value, value_scratch);
+    auto v = serde::encode<V>(value, kept.next());
     if (!v)
       return fail(ErrorCode::kInvalidArgument, "serializing the value: " + v.error().message());
-    out.value = *v;
+    if (*v) out.value = kept.keep(**v);
     return {};
   }
 
-  static Result<void> check_record(const storage::Record& r, const TopicConfig& config) {
+  // The record's frame size, when the topic takes it.
+  static Result<std::size_t> check_record(const storage::Record& r, const TopicConfig& config) {
     const std::size_t size = storage::frame_size(r);
     if (size == 0 || size > config.max_record_bytes) {
       return fail(ErrorCode::kRecordTooLarge, "record of " + std::to_string(size) +
@@ -215,7 +280,7 @@ class Producer {
       return fail(ErrorCode::kInvalidArgument,
                   "negative timestamp " + std::to_string(r.timestamp_ms));
     }
-    return {};
+    return size;
   }
 
   Result<std::int32_t> route(const Topic<K, V>& topic, const storage::Record& r,
