@@ -285,17 +285,54 @@ inline std::vector<StorageCase> storage_cases(const Options& o) {
 // after) and adds its rows.
 using Contender = void (*)(const Options&, const std::string& dir, Report&);
 
+// What the members of a W4 group share: how many records they have read together, and when
+// that count first reached n. The clock stops there: a member still blocked in its poll's
+// timeout after the others read the last record is idle, not working, and counting its wait
+// charged a group of two up to one poll timeout that a group of one never pays.
+class GroupProgress {
+ public:
+  GroupProgress(std::uint64_t n, Clock::time_point start) : n_(n), start_(start) {}
+  std::uint64_t read() const noexcept { return read_.load(std::memory_order_relaxed); }
+  bool done() const noexcept { return read() >= n_; }
+  // A member read k more records.
+  void add(std::uint64_t k) noexcept { note(read_.fetch_add(k, std::memory_order_relaxed) + k); }
+  // The members' count is now `total` (when members count by positions, not by records read:
+  // a record read twice after a rebalance counts once). Never moves the count back.
+  void set(std::uint64_t total) noexcept {
+    std::uint64_t now = read();
+    while (now < total && !read_.compare_exchange_weak(now, total, std::memory_order_relaxed)) {
+    }
+    note(total);
+  }
+  // Seconds from the start to the first time the count reached n (to now if it never did).
+  // Call after the members are joined.
+  double seconds() const {
+    return std::chrono::duration<double>((finished_ ? end_ : Clock::now()) - start_).count();
+  }
+
+ private:
+  void note(std::uint64_t total) noexcept {
+    // The first member to see n reached takes the time; join() publishes end_ to seconds().
+    if (total >= n_ && !finished_.exchange(true, std::memory_order_relaxed)) end_ = Clock::now();
+  }
+
+  const std::uint64_t n_;
+  const Clock::time_point start_;
+  std::atomic<std::uint64_t> read_{0};
+  std::atomic<bool> finished_{false};
+  Clock::time_point end_{};
+};
+
 // Runs `consumers` threads of a group until together they have read `n` records; returns
-// records/s. Each thread runs body(index, read) and adds what it read to `read`; it must
-// return once read >= n.
+// records/s up to the moment the n-th record was read (GroupProgress). Each thread runs
+// body(index, progress), reports what it read, and must return once progress.done().
 inline double run_group(int consumers, std::uint64_t n,
-                        const std::function<void(int, std::atomic<std::uint64_t>&)>& body) {
-  std::atomic<std::uint64_t> read{0};
-  const auto t0 = Clock::now();
+                        const std::function<void(int, GroupProgress&)>& body) {
+  GroupProgress progress(n, Clock::now());
   std::vector<std::thread> threads;
-  for (int c = 0; c < consumers; ++c) threads.emplace_back([&, c] { body(c, read); });
+  for (int c = 0; c < consumers; ++c) threads.emplace_back([&, c] { body(c, progress); });
   for (auto& t : threads) t.join();
-  return static_cast<double>(n) / seconds_since(t0);
+  return static_cast<double>(n) / progress.seconds();
 }
 
 }  // namespace compare

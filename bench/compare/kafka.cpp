@@ -193,7 +193,7 @@ void groups(const Options& o, Cluster& k, Report& report) {
     std::atomic<std::int64_t> end[8] = {};
     for (int p = 0; p < 8; ++p) end[p] = start[p];
     const std::string group = "g" + std::to_string(consumers);
-    const double rate = run_group(consumers, kept, [&](int, std::atomic<std::uint64_t>& read) {
+    const double rate = run_group(consumers, kept, [&](int, GroupProgress& progress) {
       rd_kafka_t* c = k.consumer(group);
       rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
       rd_kafka_topic_partition_list_add(l, "w4", RD_KAFKA_PARTITION_UA);
@@ -201,7 +201,7 @@ void groups(const Options& o, Cluster& k, Report& report) {
       rd_kafka_topic_partition_list_destroy(l);
       std::uint64_t sum = 0;
       const auto t0 = Clock::now();
-      while (read.load(std::memory_order_relaxed) < kept && seconds_since(t0) < 120) {
+      while (!progress.done() && seconds_since(t0) < 120) {
         rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 100);
         if (m == nullptr) continue;
         if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -211,7 +211,7 @@ void groups(const Options& o, Cluster& k, Report& report) {
           }
           std::int64_t total = 0;
           for (int p = 0; p < 8; ++p) total += end[p].load(std::memory_order_relaxed) - start[p];
-          read.store(static_cast<std::uint64_t>(total), std::memory_order_relaxed);
+          progress.set(static_cast<std::uint64_t>(total));
         }
         rd_kafka_message_destroy(m);
       }

@@ -154,24 +154,22 @@ void groups(const Options& o, const Server& s, Report& report) {
   for (int consumers : {1, 2}) {
     const std::string group = "g" + std::to_string(consumers);
     Reply(redisCommand(c, "XGROUP CREATE w4 %s 0", group.c_str()));
-    const double rate =
-        run_group(consumers, o.group_records, [&](int id, std::atomic<std::uint64_t>& read) {
-          redisContext* rc = s.connect();
-          const std::string name = "c" + std::to_string(id);
-          std::uint64_t sum = 0;
-          while (read.load(std::memory_order_relaxed) < o.group_records) {
-            Reply r(redisCommand(rc,
-                                 "XREADGROUP GROUP %s %s COUNT 500 BLOCK 100 NOACK STREAMS w4 >",
-                                 group.c_str(), name.c_str()));
-            if (!r.ok()) break;
-            if (r.r->type != REDIS_REPLY_ARRAY) continue;
-            const redisReply* arr = r.r->element[0]->element[1];
-            entries(arr, [&](const redisReply* v) { sum += touch(v->str, v->len); });
-            read.fetch_add(arr->elements, std::memory_order_relaxed);
-          }
-          g_sink = sum;
-          redisFree(rc);
-        });
+    const double rate = run_group(consumers, o.group_records, [&](int id, GroupProgress& progress) {
+      redisContext* rc = s.connect();
+      const std::string name = "c" + std::to_string(id);
+      std::uint64_t sum = 0;
+      while (!progress.done()) {
+        Reply r(redisCommand(rc, "XREADGROUP GROUP %s %s COUNT 500 BLOCK 100 NOACK STREAMS w4 >",
+                             group.c_str(), name.c_str()));
+        if (!r.ok()) break;
+        if (r.r->type != REDIS_REPLY_ARRAY) continue;
+        const redisReply* arr = r.r->element[0]->element[1];
+        entries(arr, [&](const redisReply* v) { sum += touch(v->str, v->len); });
+        progress.add(arr->elements);
+      }
+      g_sink = sum;
+      redisFree(rc);
+    });
     report.rate(
         w4(consumers), "Redis XREADGROUP, one stream",
         rate_of(o.group_records, o.value_bytes, static_cast<double>(o.group_records) / rate),
