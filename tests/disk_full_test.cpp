@@ -20,7 +20,9 @@
 #include "compaction_model.hpp"
 #include "fault_injection.hpp"
 #include "rill/broker.hpp"
+#include "rill/producer.hpp"
 #include "rill/storage/log.hpp"
+#include "rill/topic.hpp"
 #include "test_util.hpp"
 
 // Each test file lives in its own namespace: the tests are compiled a few files per
@@ -246,6 +248,27 @@ TEST_CASE("a failed sync is reported, the log stays readable, and a later flush 
   const std::string v = value_for(1);
   REQUIRE((*synced)->append({.value = std::string_view(v)}));
   CHECK((*synced)->durable_offset() == 2);
+
+  // With Durability::every(3) the append that reaches the count reports the failed sync; the
+  // records stay readable and the next sync covers them.
+  c.durability = rill::storage::Durability::every(3);
+  auto every = Log::open(tmp.sub("every"), c);
+  REQUIRE(every);
+  for (std::int64_t i = 0; i < 2; ++i) {
+    const std::string w = value_for(i);
+    REQUIRE((*every)->append({.value = std::string_view(w)}));
+  }
+  {
+    FaultInjector disk({.op = FileOp::kSync, .err = EIO});
+    const std::string w = value_for(2);
+    auto r = (*every)->append({.value = std::string_view(w)});
+    REQUIRE(!r);
+    CHECK(r.error().code() == ErrorCode::kIoError);
+    CHECK((*every)->durable_offset() == 0);
+    check_records(**every, 3);
+  }
+  REQUIRE((*every)->flush());
+  CHECK((*every)->durable_offset() == 3);
 }
 
 TEST_CASE("a real file-size limit (EFBIG) is a kNoSpace error and the log stays readable",
@@ -426,23 +449,38 @@ TEST_CASE("a send that needs a new segment on a full disk fails and appends noth
   rill_test::TempDir tmp;
   auto broker = rill::Broker::open(tmp.sub("data"), quiet());
   REQUIRE(broker);
-  REQUIRE((*broker)->create_topic("t", small_topic(1)));
-  rill::storage::Log* log = (*(*broker)->topic_state("t"))->partition(0);
+  using StringTopic = rill::Topic<std::string, std::string>;
+  auto topic = StringTopic::create(**broker, "t", small_topic(1));
+  REQUIRE(topic);
+  rill::Producer<std::string, std::string> producer(**broker);
+  const rill::storage::Log* log = topic->log(0);
   std::int64_t end = 0;
   for (; log->segments().back()->has_room(1024); ++end) {
-    const std::string v = value_for(end);
-    REQUIRE(log->append({.value = std::string_view(v)}));
+    REQUIRE(producer.send(*topic, std::nullopt, value_for(end)));
   }
-  FaultInjector disk({.op = FileOp::kGrow, .err = ENOSPC});
   const std::string v = value_for(end);
-  auto r = log->append({.value = std::string_view(v)});
-  REQUIRE(!r);
-  CHECK(r.error().code() == ErrorCode::kNoSpace);
-  auto d = (*broker)->describe_topic("t");
-  REQUIRE(d);
-  CHECK(d->partitions[0].end_offset == end);
-  disk.heal();
-  REQUIRE(log->append({.value = std::string_view(v)}));
+  {
+    FaultInjector disk({.op = FileOp::kGrow, .err = ENOSPC});
+    auto r = producer.send(*topic, std::nullopt, v);
+    REQUIRE(!r);
+    CHECK(r.error().code() == ErrorCode::kNoSpace);
+    // A batch fails the same way, whole.
+    const std::vector<rill::ProducerRecord<std::string, std::string>> batch(3, {.value = v});
+    auto b = producer.send_batch(*topic, batch);
+    REQUIRE(!b);
+    CHECK(b.error().code() == ErrorCode::kNoSpace);
+    auto d = (*broker)->describe_topic("t");
+    REQUIRE(d);
+    CHECK(d->partitions[0].end_offset == end);
+    disk.heal();
+  }
+  auto md = producer.send(*topic, std::nullopt, v);
+  REQUIRE(md);
+  CHECK(md->offset == end);
+  auto got = topic->read(0, end, 1);
+  REQUIRE(got);
+  REQUIRE(got->size() == 1);
+  CHECK((*got)[0].value == v);
 }
 
 }  // namespace disk_full_test
