@@ -135,7 +135,8 @@ using LogSink = std::function<void(const LogEvent&)>;
 struct BrokerOptions {
   // Where all time comes from: record timestamps, segment roll, retention, group timeouts.
   std::shared_ptr<Clock> clock{};
-  // Pages to fault in ahead of each partition's appender (storage::LogConfig::prefault_bytes).
+  // Pages to fault in ahead of each partition's appender (storage::LogConfig::prefault_bytes,
+  // which says when 0 is the better choice).
   std::size_t prefault_bytes = 4u << 20;
   // Check every frame's CRC when reading (storage::LogConfig::verify_checksums).
   bool verify_checksums = true;

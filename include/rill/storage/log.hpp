@@ -95,6 +95,10 @@ struct LogConfig {
   // Check every frame of every segment on open, not only the active segment and the tails.
   bool verify_all_on_open = false;
   // Fault in pages this far ahead of the appender on a background thread; 0 turns it off.
+  // Off, each append that reaches a fresh page faults it in itself (about a microsecond on
+  // the machines measured). On: throughput appenders never wait for pages, but on a machine
+  // with few CPUs a consumer sharing one with the prefaulting thread was now and then woken
+  // milliseconds late (docs/performance.md, W3): latency-bound uses there may prefer 0.
   std::size_t prefault_bytes = 4u << 20;
   // Where timestamps, roll age and retention age come from.
   std::shared_ptr<Clock> clock{};
