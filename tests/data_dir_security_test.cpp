@@ -96,6 +96,15 @@ struct Bystander {
   std::vector<char> content = {'p', 'r', 'e', 'c', 'i', 'o', 'u', 's'};
 };
 
+// An open refused because a symbolic link stood where rill expects its own file or directory.
+template <typename R>
+void require_refused_link(const R& result) {
+  REQUIRE(!result);
+  INFO(result.error().to_string());
+  CHECK(result.error().code() == ErrorCode::kIoError);
+  CHECK(result.error().message().find("symbolic link") != std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("files and directories are created owner-only by default, whatever the umask",
@@ -144,10 +153,7 @@ TEST_CASE("a symbolic link in place of a lock file is refused and its target lef
   fs::create_directories(tmp.sub("data"));
   fs::create_symlink(victim.path, tmp.sub("data/~lock"));
   auto broker = rill::Broker::open(tmp.sub("data"), quiet());
-  REQUIRE(!broker);
-  INFO(broker.error().to_string());
-  CHECK(broker.error().code() == ErrorCode::kIoError);
-  CHECK(broker.error().message().find("symbolic link") != std::string::npos);
+  require_refused_link(broker);
   CHECK(victim.untouched());
 
   fs::create_directories(tmp.sub("log"));
@@ -182,10 +188,7 @@ TEST_CASE("a topic or partition directory that links out of the data directory i
     fs::create_directory_symlink(tmp.sub("other/orders/0"), data + "/orders/0");
   }
   auto broker = rill::Broker::open(data, quiet());
-  REQUIRE(!broker);
-  INFO(broker.error().to_string());
-  CHECK(broker.error().code() == ErrorCode::kIoError);
-  CHECK(broker.error().message().find("symbolic link") != std::string::npos);
+  require_refused_link(broker);
   // The other directory is as it was: not opened, not locked, not written.
   CHECK(rill_test::read_file(tmp.sub("other/orders/0/00000000000000000000.log")) == before);
   auto other = rill::Broker::open(tmp.sub("other"), quiet());
@@ -214,10 +217,7 @@ TEST_CASE("a symbolic link in place of a segment or index file is refused, not f
   fs::remove(path);
   fs::create_symlink(victim.path, path);
   auto log = rill::storage::Log::open(dir, c);
-  REQUIRE(!log);
-  INFO(log.error().to_string());
-  CHECK(log.error().code() == ErrorCode::kIoError);
-  CHECK(log.error().message().find("symbolic link") != std::string::npos);
+  require_refused_link(log);
   CHECK(victim.untouched());
   CHECK(fs::is_symlink(path));  // left as found
 }
@@ -246,10 +246,7 @@ TEST_CASE("a symbolic link in place of topic.conf is refused, not followed", "[s
   fs::remove(conf);
   fs::create_symlink(target, conf);
   auto broker = rill::Broker::open(data, quiet());
-  REQUIRE(!broker);
-  INFO(broker.error().to_string());
-  CHECK(broker.error().code() == ErrorCode::kIoError);
-  CHECK(broker.error().message().find("symbolic link") != std::string::npos);
+  require_refused_link(broker);
   CHECK(rill_test::read_file(target) == std::vector<char>(other.begin(), other.end()));
   CHECK(fs::is_symlink(conf));             // left as found
   CHECK(!fs::exists(data + "/orders/1"));  // the linked config's partitions were not created
