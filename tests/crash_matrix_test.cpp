@@ -272,6 +272,11 @@ std::string created_name(std::int64_t i) { return "t-" + std::to_string(i); }
   if (!broker) die(3, broker.error());
   std::int64_t i = 0;
   while ((*broker)->describe_topic(created_name(i))) ++i;
+  // The topics found are reported first, as if acknowledged (they survived a kill and a
+  // reopen): after a round the parent did not check, the topic that round's child was
+  // creating when killed exists unacknowledged, and this child's own unfinished creation
+  // would make two, where the parent allows one.
+  if (i > 0) ack(fd, {0, 0, i - 1, 1});
   for (;; ++i) {
     auto r = (*broker)->create_topic(created_name(i), created_config(i));
     if (!r) die(5, r.error());
