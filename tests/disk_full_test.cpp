@@ -271,6 +271,61 @@ TEST_CASE("a failed sync is reported, the log stays readable, and a later flush 
   CHECK((*every)->durable_offset() == 3);
 }
 
+TEST_CASE("a segment file retention cannot remove stays in the log, and a reopen agrees",
+          "[log][fault][retention]") {
+  rill_test::TempDir tmp;
+  const std::string dir = tmp.sub("log");
+  LogConfig c = small_log();
+  c.retention_bytes = static_cast<std::int64_t>(c.segment_bytes);  // keep about one segment
+  auto log = Log::open(dir, c);
+  REQUIRE(log);
+  std::int64_t end = 0;
+  {
+    // Every unlink fails while the log rolls through four segments: the retention each roll
+    // runs removes nothing, and the log keeps every record.
+    FaultInjector disk({.op = FileOp::kRemove, .err = EIO});
+    while ((*log)->segments().size() < 4 && end < 10'000) {
+      const std::string v = value_for(end++);
+      REQUIRE((*log)->append({.value = std::string_view(v)}));
+    }
+    REQUIRE((*log)->segments().size() == 4);
+    auto r = (*log)->enforce_retention();
+    REQUIRE(!r);
+    INFO(r.error().to_string());
+    CHECK(r.error().code() == ErrorCode::kIoError);
+    CHECK(r.error().message().find(".log") != std::string::npos);
+    CHECK((*log)->start_offset() == 0);
+    CHECK((*log)->segments().size() == 4);
+    check_records(**log, end);
+  }
+  // A reopen sees the same log: nothing the running log still shows was deleted on disk.
+  log->reset();
+  log = Log::open(dir, small_log());
+  REQUIRE(log);
+  CHECK((*log)->start_offset() == 0);
+  check_records(**log, end);
+  log->reset();
+
+  // With the disk healed, retention removes the old segments, files and all.
+  log = Log::open(dir, c);
+  REQUIRE(log);
+  auto r = (*log)->enforce_retention();
+  REQUIRE(r);
+  CHECK(r->segments_deleted >= 2);
+  CHECK(r->start_offset > 0);
+  CHECK((*log)->start_offset() == r->start_offset);
+  check_records(**log, end);
+  const std::int64_t start = r->start_offset;
+  log->reset();
+  log = Log::open(dir, small_log());
+  REQUIRE(log);
+  CHECK((*log)->start_offset() == start);
+  for (const std::string& name : names_in(dir)) {
+    if (name == ".lock") continue;
+    CHECK(std::stoll(name.substr(0, 20)) >= start);  // no file of a deleted segment is left
+  }
+}
+
 TEST_CASE("a real file-size limit (EFBIG) is a kNoSpace error and the log stays readable",
           "[log][fault]") {
   // In a child, under RLIMIT_FSIZE, so that the kernel itself refuses to grow a file.

@@ -612,12 +612,17 @@ class Log final : private BackgroundTask {
   // active segment. Runs after every roll and periodically on the background thread; call it
   // to apply retention now (after moving a ManualClock, say). Readers that hold a deleted
   // segment keep reading it: its mapping outlives its files.
+  // Errors: kIoError (or the disk's error) when a segment's log file cannot be removed: that
+  // segment and every newer one stay in the log, readable, and the start offset stays where
+  // the files say, so a reopen finds the same log; the older ones removed before it are
+  // gone (reported through on_retention as usual); a later call tries again.
   Result<RetentionReport> enforce_retention() {
     // Compaction swaps files under the same lock: a segment deleted here is never renamed
-    // back into place, and one compacted there is deleted whole.
+    // back into place, and one compacted there is deleted whole. Only this function removes
+    // segments from the front of the table, always under this lock: the doomed segments
+    // chosen below are still its first ones when they are taken out.
     std::lock_guard files_lock(files_mu_);
     std::vector<std::shared_ptr<Segment>> doomed;
-    RetentionReport report;
     {
       std::lock_guard lock(segments_mu_);
       std::uint64_t total = 0;
@@ -633,22 +638,35 @@ class Log final : private BackgroundTask {
             config_.retention_ms >= 0 && s.max_timestamp_ms() < now - config_.retention_ms;
         if (!by_size && !by_time) break;
         total -= s.size_bytes();
-        report.bytes_deleted += s.size_bytes();
         ++n;
       }
       doomed.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
-      segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    // Oldest first, each log file before its segment leaves the table: the table never
+    // drops a segment whose file a reopen would find again.
+    RetentionReport report;
+    Result<void> failed;
+    std::size_t removed = 0;
+    for (; removed < doomed.size(); ++removed) {
+      failed = doomed[removed]->remove_log_file();
+      if (!failed) break;
+      report.bytes_deleted += doomed[removed]->size_bytes();
+    }
+    {
+      std::lock_guard lock(segments_mu_);
+      segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(removed));
       report.start_offset = static_cast<std::int64_t>(segments_.front()->base_offset());
       // release: pairs with the acquire in start_offset(); a reader that sees the new start
       // will not look for the deleted segments.
       start_offset_.store(report.start_offset, std::memory_order_release);
     }
-    for (const auto& s : doomed) s->remove_files();
-    report.segments_deleted = static_cast<std::uint32_t>(doomed.size());
-    if (!doomed.empty() && !dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
+    for (std::size_t i = 0; i < removed; ++i) doomed[i]->remove_index_files();
+    report.segments_deleted = static_cast<std::uint32_t>(removed);
+    if (removed != 0 && !dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
       RILL_TRY(detail::sync_directory(dir_));
     }
-    if (!doomed.empty() && config_.on_retention) config_.on_retention(report);
+    if (removed != 0 && config_.on_retention) config_.on_retention(report);
+    if (!failed) return fail(std::move(failed).error());
     return report;
   }
 

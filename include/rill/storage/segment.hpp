@@ -380,6 +380,17 @@ class Segment {
   void remove_files() noexcept {
     if (dir_.empty()) return;
     ::unlink(log_path().c_str());
+    remove_index_files();
+  }
+  // Retention's two steps: the log file, with its error (the segment is gone once this
+  // succeeds: a reopen does not find it), then the indexes, best effort (an index left
+  // without its log file is removed by the next open).
+  Result<void> remove_log_file() const {
+    if (dir_.empty()) return {};
+    return detail::remove_file(log_path());
+  }
+  void remove_index_files() const noexcept {
+    if (dir_.empty()) return;
     ::unlink(index_path().c_str());
     ::unlink(time_index_path().c_str());
   }
