@@ -417,7 +417,10 @@ std::set<std::pair<std::string, std::int32_t>> torn_partitions(const std::string
 void check_reports(const rill::Broker& broker, const Scenario& s, const Model& m,
                    const std::set<std::pair<std::string, std::int32_t>>& torn) {
   // A partition whose files ended in an unfinished frame is named, with the bytes dropped.
-  for (const auto& [topic, partition] : torn) {
+  for (const auto& tp : torn) {
+    // Named, not a structured binding: clang 14 cannot capture those in the lambda below.
+    const std::string& topic = tp.first;
+    const std::int32_t partition = tp.second;
     auto st = broker.topic_state(topic);
     if (!st || partition >= (*st)->partition_count()) continue;  // dropped whole on reopen
     INFO("torn tail in " << topic << "-" << partition);
