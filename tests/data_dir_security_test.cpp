@@ -225,31 +225,25 @@ TEST_CASE("a symbolic link in place of a segment or index file is refused, not f
 TEST_CASE("a symbolic link in place of topic.conf is refused, not followed", "[security][broker]") {
   rill_test::TempDir tmp;
   const std::string data = tmp.sub("data");
-  {
-    auto broker = rill::Broker::open(data, quiet());
-    REQUIRE(broker);
-    rill::TopicConfig t;
-    t.partitions = 1;
-    REQUIRE((*broker)->create_topic("orders", t));
-  }
+  populate(data, quiet());  // "orders", 3 partitions
   // The link's target holds a valid configuration (another topic's, with more partitions):
   // the open must fail because of the link, not because of what it points to.
   const std::string conf = data + "/orders/topic.conf";
-  std::vector<char> text = rill_test::read_file(conf);
-  const std::string s(text.begin(), text.end());
-  const std::string from = "partitions=1\n";
-  REQUIRE(s.find(from) != std::string::npos);
-  std::string other = s;
-  other.replace(s.find(from), from.size(), "partitions=3\n");
+  const std::vector<char> text = rill_test::read_file(conf);
+  std::string other(text.begin(), text.end());
+  const std::string from = "partitions=3\n";
+  REQUIRE(other.find(from) != std::string::npos);
+  other.replace(other.find(from), from.size(), "partitions=5\n");
+  const std::vector<char> linked(other.begin(), other.end());
   const std::string target = tmp.sub("elsewhere.conf");
-  rill_test::write_file(target, std::vector<char>(other.begin(), other.end()));
+  rill_test::write_file(target, linked);
   fs::remove(conf);
   fs::create_symlink(target, conf);
   auto broker = rill::Broker::open(data, quiet());
   require_refused_link(broker);
-  CHECK(rill_test::read_file(target) == std::vector<char>(other.begin(), other.end()));
+  CHECK(rill_test::read_file(target) == linked);
   CHECK(fs::is_symlink(conf));             // left as found
-  CHECK(!fs::exists(data + "/orders/1"));  // the linked config's partitions were not created
+  CHECK(!fs::exists(data + "/orders/3"));  // the linked config's partitions were not created
 }
 
 TEST_CASE("no topic name can name a path outside the data directory", "[security][broker]") {

@@ -230,45 +230,34 @@ TEST_CASE("a failed sync is reported, the log stays readable, and a later flush 
   }
   CHECK((*log)->durable_offset() == 5);
 
-  // With Durability::every_append() the append itself reports the failed sync. The record is
-  // in the log (readable, and it survives a crash of the process) but not known durable.
-  LogConfig c = small_log();
-  c.durability = rill::storage::Durability::every_append();
-  auto synced = Log::open(tmp.sub("synced"), c);
-  REQUIRE(synced);
-  {
-    FaultInjector disk({.op = FileOp::kSync, .err = EIO});
-    const std::string v = value_for(0);
-    auto r = (*synced)->append({.value = std::string_view(v)});
-    REQUIRE(!r);
-    CHECK(r.error().code() == ErrorCode::kIoError);
-    CHECK((*synced)->durable_offset() == 0);
-    check_records(**synced, 1);
+  // Under Durability::every_append() and every(n) the append that syncs reports the failed
+  // sync. Its records are in the log (readable, and they survive a crash of the process) but
+  // not known durable until a later sync succeeds.
+  for (const std::int64_t n : {1, 3}) {
+    CAPTURE(n);
+    LogConfig c = small_log();
+    c.durability = n == 1 ? rill::storage::Durability::every_append()
+                          : rill::storage::Durability::every(static_cast<std::uint64_t>(n));
+    auto synced = Log::open(tmp.sub("synced-" + std::to_string(n)), c);
+    REQUIRE(synced);
+    for (std::int64_t i = 0; i + 1 < n; ++i) {
+      const std::string w = value_for(i);
+      REQUIRE((*synced)->append({.value = std::string_view(w)}));
+    }
+    {
+      FaultInjector disk({.op = FileOp::kSync, .err = EIO});
+      const std::string w = value_for(n - 1);
+      auto r = (*synced)->append({.value = std::string_view(w)});
+      REQUIRE(!r);
+      CHECK(r.error().code() == ErrorCode::kIoError);
+      CHECK((*synced)->durable_offset() == 0);
+      check_records(**synced, n);
+    }
+    const std::string w = value_for(n);
+    REQUIRE((*synced)->append({.value = std::string_view(w)}));  // appends go on
+    REQUIRE((*synced)->flush());
+    CHECK((*synced)->durable_offset() == n + 1);
   }
-  const std::string v = value_for(1);
-  REQUIRE((*synced)->append({.value = std::string_view(v)}));
-  CHECK((*synced)->durable_offset() == 2);
-
-  // With Durability::every(3) the append that reaches the count reports the failed sync; the
-  // records stay readable and the next sync covers them.
-  c.durability = rill::storage::Durability::every(3);
-  auto every = Log::open(tmp.sub("every"), c);
-  REQUIRE(every);
-  for (std::int64_t i = 0; i < 2; ++i) {
-    const std::string w = value_for(i);
-    REQUIRE((*every)->append({.value = std::string_view(w)}));
-  }
-  {
-    FaultInjector disk({.op = FileOp::kSync, .err = EIO});
-    const std::string w = value_for(2);
-    auto r = (*every)->append({.value = std::string_view(w)});
-    REQUIRE(!r);
-    CHECK(r.error().code() == ErrorCode::kIoError);
-    CHECK((*every)->durable_offset() == 0);
-    check_records(**every, 3);
-  }
-  REQUIRE((*every)->flush());
-  CHECK((*every)->durable_offset() == 3);
 }
 
 TEST_CASE("a segment file retention cannot remove stays in the log, and a reopen agrees",
