@@ -268,4 +268,28 @@ TEST_CASE("a notifier attached to several logs wakes on an append to any of them
   CHECK(bell.prepare() == ticket);  // detached: no longer rung
 }
 
+TEST_CASE("a notifier's notify() says whether it woke a sleeper", "[log][concurrency][wait]") {
+  rill::storage::Notifier bell;
+  CHECK_FALSE(bell.notify());  // nobody asleep
+  std::atomic<bool> stop{false};
+  std::thread sleeper([&] {
+    while (!stop.load()) {
+      const auto ticket = bell.prepare();
+      if (!stop.load()) bell.wait(ticket, std::chrono::seconds(20));
+    }
+  });
+  // Rings until it catches the sleeper asleep (or about to sleep: counted as a sleeper).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool woke = false;
+  while (!woke && std::chrono::steady_clock::now() < give_up) {
+    woke = bell.notify();
+    if (!woke) std::this_thread::yield();
+  }
+  CHECK(woke);
+  stop.store(true);
+  (void)bell.notify();  // a sleeper wakes; one about to sleep finds its ticket stale
+  sleeper.join();
+  CHECK_FALSE(bell.notify());
+}
+
 }  // namespace log_concurrency_test

@@ -958,3 +958,128 @@ TEST_CASE("reads inside record batches return the same records checked or unchec
 }
 
 }  // namespace log_test
+
+namespace log_test {
+
+namespace {
+
+// A log whose background work runs only when the test calls run_once().
+struct ManualLog {
+  std::shared_ptr<rill::storage::Background> background =
+      std::make_shared<rill::storage::Background>(rill::storage::Background::kManual);
+  std::unique_ptr<Log> log;
+
+  explicit ManualLog(const std::string& dir) {
+    LogConfig c;
+    c.segment_bytes = 8u << 20;
+    c.prefault_bytes = 256u << 10;
+    c.background = background;
+    log = open_log(dir, c);
+  }
+  rill::storage::LogCounters counters() const { return log->counters(); }
+};
+
+}  // namespace
+
+TEST_CASE("the worker faults pages in ahead of an appender that no reader waits for",
+          "[log][prefault]") {
+  TempDir dir;
+  ManualLog m(dir.path());
+  for (std::int64_t i = 0; i < 200; ++i) append_value(*m.log, i, 1000);
+  // No reader: appenders only ask the worker, which has not run yet.
+  CHECK(m.counters().prefaulted_by_appenders == 0);
+  CHECK(m.counters().prefaulted_by_worker == 0);
+  m.background->run_once();
+  const auto after = m.counters();
+  CHECK(after.prefaulted_by_appenders == 0);
+  // Up to prefault_bytes past the end position, from a page boundary at or before it.
+  CHECK(after.prefaulted_by_worker > (256u << 10) - 4096);
+  CHECK(after.prefaulted_by_worker <= (256u << 10) + 4096);
+  check_all(*m.log, 0, 1000);
+}
+
+TEST_CASE("while a reader keeps up, appenders fault pages in themselves and the worker keeps off",
+          "[log][prefault]") {
+  TempDir dir;
+  ManualLog m(dir.path());
+  append_value(*m.log, 0, 1000);
+  // A read that reaches the end: this reader waits for the next record.
+  RecordBatch batch;
+  REQUIRE(m.log->read_into(0, batch, 64).has_value());
+  REQUIRE(batch.next_offset() == 1);
+  std::int64_t next = 1;
+  for (; next < 1000; ++next) append_value(*m.log, next, 1000);
+  m.background->run_once();
+  const auto c = m.counters();
+  CHECK(c.prefaulted_by_worker == 0);
+  // The appenders kept about prefault_bytes faulted in ahead of themselves, a step at a time.
+  CHECK(c.prefaulted_by_appenders >= c.appended_bytes);
+  CHECK(c.prefaulted_by_appenders <= c.appended_bytes + (256u << 10) + (64u << 10));
+  check_all(*m.log, 0, 1000);
+}
+
+TEST_CASE("an append that wakes a blocked reader makes the appenders fault pages in themselves",
+          "[log][prefault][wait]") {
+  TempDir dir;
+  ManualLog m(dir.path());
+  std::atomic<std::int64_t> waited_for{0};
+  std::atomic<bool> stop{false};
+  rill::storage::Notifier bell;
+  std::thread reader;
+  SECTION("in wait_for") {
+    reader = std::thread([&] {
+      for (std::int64_t at = 0; !stop.load();) {
+        if (m.log->wait_for(at, std::chrono::milliseconds(50))) at = m.log->end_offset();
+        waited_for.store(at);
+      }
+    });
+  }
+  SECTION("on a notifier, as a consumer does") {
+    m.log->add_notifier(&bell);
+    reader = std::thread([&] {
+      for (std::int64_t at = 0; !stop.load();) {
+        const auto ticket = bell.prepare();
+        if (m.log->end_offset() == at) bell.wait(ticket, std::chrono::milliseconds(50));
+        at = m.log->end_offset();
+        waited_for.store(at);
+      }
+    });
+  }
+  // Until an append finds the reader blocked in wait_for (it is at the end, so every append
+  // from then on wakes it), lagging appends only ask the worker; it never runs here.
+  std::int64_t next = 0;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (m.counters().prefaulted_by_appenders == 0 && std::chrono::steady_clock::now() < give_up) {
+    append_value(*m.log, next, 1000);
+    ++next;
+    while (waited_for.load() < next && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::yield();
+    }
+  }
+  stop.store(true);
+  reader.join();
+  m.log->remove_notifier(&bell);
+  CHECK(m.counters().prefaulted_by_appenders > 0);
+  m.background->run_once();
+  CHECK(m.counters().prefaulted_by_worker == 0);
+  check_all(*m.log, 0, 1000);
+}
+
+TEST_CASE("faulting in pages past the end of a truncated file fails without a signal",
+          "[log][prefault]") {
+  TempDir dir;
+  auto f = rill::detail::File::open(dir.path() + "/f", O_RDWR | O_CREAT);
+  REQUIRE(f.has_value());
+  REQUIRE(f->allocate(64u << 10).has_value());
+  auto map = rill::detail::Mapping::map_file(*f, 64u << 10, true);
+  REQUIRE(map.has_value());
+  CHECK(map->populate(0, 64u << 10) == 0);
+  // What a segment sealed by a roll looks like to a prefault already under way.
+  REQUIRE(f->truncate(4096).has_value());
+  const int err = map->populate(8192, 64u << 10);
+  CHECK(err != 0);
+  CHECK(err != EINVAL);  // EINVAL would turn prefaulting off for good
+  CHECK(map->populate(0, 4096) == 0);
+}
+
+}  // namespace log_test

@@ -172,15 +172,15 @@ long futex(std::atomic<std::uint32_t>* addr, int op, std::uint32_t val) {
   return ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(addr), op, val, nullptr, nullptr, 0);
 }
 
-void futex_latency(const Options& o, Report& report) {
-  // The bare hand-off: values in a ring of slots, a sequence number the producer stores
-  // (seq_cst) and the consumer sleeps on; the producer calls FUTEX_WAKE only when the consumer
-  // said it is going to sleep (seq_cst on both sides: Dekker's pattern, so no wake-up is lost).
+// The bare hand-off: values in a ring of slots, a sequence number the producer stores
+// (seq_cst) and the consumer sleeps on; the producer calls FUTEX_WAKE only when the consumer
+// said it is going to sleep (seq_cst on both sides: Dekker's pattern, so no wake-up is lost).
+Latency futex_round(const Options& o) {
   constexpr std::size_t kSlots = 4096;
   std::vector<std::uint64_t> slots(kSlots);
   std::atomic<std::uint32_t> published{0};
   std::atomic<std::uint32_t> sleeping{0};
-  const Latency l = paced_latency(
+  return paced_latency(
       o, o.value_bytes,
       [&](std::uint64_t i, std::string& value) {
         slots[i % kSlots] = stamp_of(value.data());
@@ -201,7 +201,13 @@ void futex_latency(const Options& o, Report& report) {
           for (; next < end; ++next) on_value(slots[next % kSlots]);
         }
       });
-  report.latency(kW3, "limit: bare futex hand-off", l, "seq store + FUTEX_WAKE when asleep");
+}
+
+void futex_latency(const Options& o, Report& report) {
+  const LatencyRounds rounds = latency_rounds(o, [&](std::uint32_t) { return futex_round(o); });
+  if (rounds.median.max_us == 0) return report.failed(kW3, "limit: bare futex", "a round failed");
+  report.latency(kW3, "limit: bare futex hand-off", rounds.median,
+                 "seq store + FUTEX_WAKE when asleep" + rounds.note);
 }
 
 }  // namespace

@@ -142,32 +142,39 @@ void produce_consume(Cluster& k, Report& report, std::size_t value_bytes, std::u
 }
 
 void latency(const Options& o, Cluster& k, Report& report) {
-  k.create("w3", 1);
-  rd_kafka_t* c = k.consumer("w3", "5");
-  assign_from_start(c, "w3");
-  std::uint64_t got = 0;
-  const Latency l = paced_latency(
-      o, o.value_bytes, [&](std::uint64_t i, std::string& value) { k.send("w3", i, value); },
-      [&](std::uint64_t n, const std::function<void(std::uint64_t)>& on_value) {
-        for (int idle = 0; got < n && idle < 20;) {
-          rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 1000);
-          if (m == nullptr) {
-            ++idle;
-            continue;
+  std::string why;
+  const LatencyRounds rounds = latency_rounds(o, [&](std::uint32_t r) -> Latency {
+    const std::string topic = "w3." + std::to_string(r);
+    k.create(topic.c_str(), 1);
+    rd_kafka_t* c = k.consumer(topic.c_str(), "5");
+    assign_from_start(c, topic.c_str());
+    std::uint64_t got = 0;
+    const Latency l = paced_latency(
+        o, o.value_bytes,
+        [&](std::uint64_t i, std::string& value) { k.send(topic.c_str(), i, value); },
+        [&](std::uint64_t n, const std::function<void(std::uint64_t)>& on_value) {
+          for (int idle = 0; got < n && idle < 20;) {
+            rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 1000);
+            if (m == nullptr) {
+              ++idle;
+              continue;
+            }
+            if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) on_value(stamp_of(m->payload)), ++got;
+            rd_kafka_message_destroy(m);
           }
-          if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) on_value(stamp_of(m->payload)), ++got;
-          rd_kafka_message_destroy(m);
-        }
-      });
-  close_consumer(c);
-  rd_kafka_flush(k.producer, 10'000);
-  if (got != o.latency_records) {
-    return report.failed(kW3, "librdkafka",
-                         "received " + std::to_string(got) +
-                             ": the consumer fell behind by more than the mock retains");
-  }
-  report.latency(kW3, "librdkafka mock, linger 5 ms", l,
-                 "blocked in consumer_poll; fetch.wait.max.ms 5");
+        });
+    close_consumer(c);
+    rd_kafka_flush(k.producer, 10'000);
+    if (got != o.latency_records) {
+      why = "received " + std::to_string(got) +
+            ": the consumer fell behind by more than the mock retains";
+      return {};
+    }
+    return l;
+  });
+  if (rounds.median.max_us == 0) return report.failed(kW3, "librdkafka", why);
+  report.latency(kW3, "librdkafka mock, linger 5 ms", rounds.median,
+                 "blocked in consumer_poll; fetch.wait.max.ms 5" + rounds.note);
 }
 
 void groups(const Options& o, Cluster& k, Report& report) {

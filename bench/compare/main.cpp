@@ -3,7 +3,8 @@
 // docs/performance.md ("rill beside the alternatives") says what each row measures.
 //
 //   compare_bench [--records N] [--records-big N] [--value-bytes V] [--big-value-bytes V]
-//                 [--latency-records N] [--latency-rate R] [--group-records N]
+//                 [--latency-records N] [--latency-rate R] [--latency-rounds K]
+//                 [--group-records N]
 //                 [--reopen-gib G] [--partitions P] [--dir PATH] [--only a,b,...]
 //
 // Workloads: W1 produce, W2 consume, W3 paced send-to-receive latency, W4 a consumer group of
@@ -52,6 +53,7 @@ using namespace compare;
   std::fprintf(stderr,
                "usage: compare_bench [--records N] [--records-big N] [--value-bytes V]\n"
                "         [--big-value-bytes V] [--latency-records N] [--latency-rate R]\n"
+               "         [--latency-rounds K]\n"
                "         [--group-records N] [--reopen-gib G] [--partitions P] [--dir PATH]\n"
                "         [--only limits,rill,zeromq,sqlite,rocksdb,lmdb,kafka,redis]\n");
   std::exit(bad != nullptr ? 2 : 0);
@@ -86,6 +88,8 @@ Options parse(int argc, char** argv) {
       o.latency_records = u();
     else if (a == "--latency-rate")
       o.latency_rate = u();
+    else if (a == "--latency-rounds")
+      o.latency_rounds = static_cast<std::uint32_t>(u());
     else if (a == "--group-records")
       o.group_records = u();
     else if (a == "--reopen-gib")
@@ -100,9 +104,12 @@ Options parse(int argc, char** argv) {
       usage(argv[i - 1]);
   }
   if (o.records < 1000 || o.records_big < 1000 || o.value_bytes < 8 || o.big_value_bytes < 8 ||
-      o.latency_records < 1000 || o.latency_rate < 1 || o.group_records < 1000 ||
-      o.memory_partitions < 1 || o.memory_partitions > 1024) {
-    usage("out of range (records >= 1000, values >= 8 bytes, partitions 1..1024)");
+      o.latency_records < 1000 || o.latency_rate < 1 || o.latency_rounds < 1 ||
+      o.latency_rounds > 15 || o.group_records < 1000 || o.memory_partitions < 1 ||
+      o.memory_partitions > 1024) {
+    usage(
+        "out of range (records >= 1000, values >= 8 bytes, latency rounds 1..15, partitions "
+        "1..1024)");
   }
   return o;
 }
@@ -158,12 +165,12 @@ int main(int argc, char** argv) {
               bench_util::filesystem_of(g_root).c_str(), g_root.c_str());
   std::printf("load    : %s at start\n", bench_util::read_first_line("/proc/loadavg").c_str());
   std::printf(
-      "records : 8-byte key; W1/W2/W5 %llu x %zu B and %llu x %zu B values; W3 %llu at %llu/s; W4 "
-      "%llu\n",
+      "records : 8-byte key; W1/W2/W5 %llu x %zu B and %llu x %zu B values; W3 %llu at %llu/s, "
+      "%u rounds; W4 %llu\n",
       static_cast<unsigned long long>(o.records), o.value_bytes,
       static_cast<unsigned long long>(o.records_big), o.big_value_bytes,
       static_cast<unsigned long long>(o.latency_records),
-      static_cast<unsigned long long>(o.latency_rate),
+      static_cast<unsigned long long>(o.latency_rate), o.latency_rounds,
       static_cast<unsigned long long>(o.group_records));
   std::printf(
       "ratio   : rill / contender, one run. Throughput: >1 = rill faster. Latency (p99): <1 = rill "

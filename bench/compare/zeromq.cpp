@@ -68,22 +68,29 @@ void produce(Report& report, std::size_t value_bytes, std::uint64_t n) {
 }
 
 void latency(const Options& o, Report& report, int tx_type, int rx_type, const char* name) {
-  Pair p(tx_type, rx_type, tx_type == ZMQ_PUB ? "inproc://w3pub" : "inproc://w3push");
-  std::string buf(kKeyBytes + o.value_bytes, '\0');
-  std::uint64_t got = 0;
-  const Latency l = paced_latency(
-      o, o.value_bytes,
-      [&](std::uint64_t i, std::string& value) { send_record(p.tx, i, value, buf); },
-      [&](std::uint64_t n, const std::function<void(std::uint64_t)>& on_value) {
-        zmq_msg_t msg;
-        zmq_msg_init(&msg);
-        for (; got < n && zmq_msg_recv(&msg, p.rx, 0) >= 0; ++got) {
-          on_value(stamp_of(static_cast<char*>(zmq_msg_data(&msg)) + kKeyBytes));
-        }
-        zmq_msg_close(&msg);
-      });
-  if (got != o.latency_records) return report.failed(kW3, name, "received " + std::to_string(got));
-  report.latency(kW3, name, l, "blocking zmq_msg_recv");
+  std::string why;
+  const LatencyRounds rounds = latency_rounds(o, [&](std::uint32_t r) -> Latency {
+    const std::string endpoint =
+        (tx_type == ZMQ_PUB ? "inproc://w3pub." : "inproc://w3push.") + std::to_string(r);
+    Pair p(tx_type, rx_type, endpoint.c_str());
+    std::string buf(kKeyBytes + o.value_bytes, '\0');
+    std::uint64_t got = 0;
+    const Latency l = paced_latency(
+        o, o.value_bytes,
+        [&](std::uint64_t i, std::string& value) { send_record(p.tx, i, value, buf); },
+        [&](std::uint64_t n, const std::function<void(std::uint64_t)>& on_value) {
+          zmq_msg_t msg;
+          zmq_msg_init(&msg);
+          for (; got < n && zmq_msg_recv(&msg, p.rx, 0) >= 0; ++got) {
+            on_value(stamp_of(static_cast<char*>(zmq_msg_data(&msg)) + kKeyBytes));
+          }
+          zmq_msg_close(&msg);
+        });
+    if (got != o.latency_records) why = "received " + std::to_string(got);
+    return got == o.latency_records ? l : Latency{};
+  });
+  if (rounds.median.max_us == 0) return report.failed(kW3, name, why);
+  report.latency(kW3, name, rounds.median, "blocking zmq_msg_recv" + rounds.note);
 }
 
 }  // namespace

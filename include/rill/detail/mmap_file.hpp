@@ -270,14 +270,15 @@ class Mapping {
   }
 
   // Faults in [from, to) as writable without changing its contents, so the writer's first
-  // store to each page costs no page fault. Returns false where the kernel lacks
-  // MADV_POPULATE_WRITE (before Linux 5.14).
-  bool populate(std::size_t from, std::size_t to) const noexcept {
+  // store to each page costs no page fault. Returns 0, or madvise's errno: EINVAL where the
+  // kernel lacks MADV_POPULATE_WRITE (before Linux 5.14), EFAULT for pages past the end of
+  // a file truncated meanwhile (no SIGBUS is raised), ENOMEM.
+  int populate(std::size_t from, std::size_t to) const noexcept {
     const std::size_t page = page_size();
     from &= ~(page - 1);
     if (to > size_) to = size_;
-    if (to <= from) return true;
-    return ::madvise(data_ + from, to - from, MADV_POPULATE_WRITE) == 0;
+    if (to <= from) return 0;
+    return ::madvise(data_ + from, to - from, MADV_POPULATE_WRITE) == 0 ? 0 : errno;
   }
 
   static std::size_t page_size() noexcept {

@@ -94,11 +94,14 @@ struct LogConfig {
   bool verify_checksums = true;
   // Check every frame of every segment on open, not only the active segment and the tails.
   bool verify_all_on_open = false;
-  // Fault in pages this far ahead of the appender on a background thread; 0 turns it off.
-  // Off, each append that reaches a fresh page faults it in itself (about a microsecond on
-  // the machines measured). On: throughput appenders never wait for pages, but on a machine
-  // with few CPUs a consumer sharing one with the prefaulting thread was now and then woken
-  // milliseconds late (docs/performance.md, W3): latency-bound uses there may prefer 0.
+  // Keep pages faulted in this far ahead of the appender; 0 turns it off. Off, each append
+  // that reaches a fresh page faults it in itself (about a microsecond on the machines
+  // measured). On, while no reader waits for records, the background thread runs ahead in
+  // rounds, so a throughput appender never waits for pages; while a reader keeps up (an
+  // append woke it, or a read reached the end, in the last second), appenders fault in the
+  // next 64 KiB themselves once their records are published and their readers woken, and the
+  // thread keeps off. Its rounds (a millisecond or more of CPU) had delayed woken readers by
+  // a scheduler tick or more on a 2-CPU machine (docs/performance.md, W3).
   std::size_t prefault_bytes = 4u << 20;
   // Where timestamps, roll age and retention age come from.
   std::shared_ptr<Clock> clock{};
@@ -163,6 +166,10 @@ struct LogCounters {
   std::uint64_t appended_bytes = 0;    // batch bytes, padding included
   std::uint64_t appended_batches = 0;  // batches written (one per append of <= 65535 records)
   std::uint64_t read_records = 0;      // records returned by read()/read_into()
+  // Bytes of the active segment faulted in ahead of the appender (LogConfig::prefault_bytes):
+  // by the background worker, and by appenders themselves while readers wait for records.
+  std::uint64_t prefaulted_by_worker = 0;
+  std::uint64_t prefaulted_by_appenders = 0;
 };
 
 // Records read from a log: views into one segment, which the batch keeps mapped. Reusing a
@@ -484,6 +491,7 @@ class Log final : private BackgroundTask {
     }
     // relaxed: statistics only; one increment per read call, not per record.
     read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
+    if (at >= limit) note_reader_waiting();  // caught up: the next read will wait
     out.next_offset_ = static_cast<std::int64_t>(at);
     out.next_position_ = pos;
     out.next_expect_ = expect;
@@ -688,7 +696,9 @@ class Log final : private BackgroundTask {
     return {appended_records_.load(std::memory_order_relaxed),
             appended_bytes_.load(std::memory_order_relaxed),
             appended_batches_.load(std::memory_order_relaxed),
-            read_records_.load(std::memory_order_relaxed)};
+            read_records_.load(std::memory_order_relaxed),
+            prefaulted_by_worker_.load(std::memory_order_relaxed),
+            prefaulted_by_appenders_.load(std::memory_order_relaxed)};
   }
 
   const RecoveryReport& recovery() const noexcept { return recovery_; }
@@ -864,15 +874,15 @@ class Log final : private BackgroundTask {
                               seg->write_position() + config_.prefault_bytes / 2 >
                                   seg->prefaulted_to().load(std::memory_order_relaxed);
     const bool retention_due = std::exchange(retention_due_, false);
+    std::shared_ptr<Segment> lagging;  // the segment to fault pages in for, when due
+    if (prefault_due) [[unlikely]]
+      lagging = active_;
     lock.unlock();
 
-    wake_waiters();
-    // One wake per lag: while the worker has not run since the last one, another is useless
-    // (and a mutex and a condition variable on every append).
-    if (prefault_due && !prefault_wake_sent_.load(std::memory_order_relaxed) &&
-        !prefault_wake_sent_.exchange(true, std::memory_order_relaxed)) [[unlikely]] {
-      background_->wake();
-    }
+    // The clock is read only when a sleeper was woken, which costs a system call anyway.
+    if (wake_waiters()) note_reader_waiting();
+    if (lagging) [[unlikely]]
+      provision(*lagging);
     if (retention_due) [[unlikely]]
       (void)enforce_retention();
     if (sync_now) RILL_TRY(flush());
@@ -908,18 +918,93 @@ class Log final : private BackgroundTask {
     return {};
   }
 
-  void wake_waiters() const noexcept {
+  // Wakes threads in wait_for() and rings the notifiers. Returns whether a blocked reader was
+  // (or may have been) woken: a thread in wait_for(), or a notifier with a sleeper.
+  bool wake_waiters() const noexcept {
     // seq_cst load: see the store of end_offset_ in append_batch.
     const std::uint64_t w = waiters_.load(std::memory_order_seq_cst);
-    if (w == 0) return;
+    if (w == 0) return false;
+    bool woke = false;
     if ((w & 0xFFFFFFFFu) != 0) {
       // release: pairs with the acquire load of wake_seq_ in wait_for.
       wake_seq_.fetch_add(1, std::memory_order_release);
       detail::futex_wake_all(wake_seq_);
+      woke = true;
     }
     if ((w >> 32) != 0) {
       std::lock_guard lock(notifiers_mu_);
-      for (Notifier* n : notifiers_) n->notify();
+      for (Notifier* n : notifiers_) woke = n->notify() || woke;
+    }
+    return woke;
+  }
+
+  static std::int64_t steady_ns() noexcept {
+    return std::chrono::steady_clock::now().time_since_epoch().count();
+  }
+
+  // A reader keeps up with the appenders, so its wake-up latency matters: an append woke it
+  // from a wait, or its read reached the end of the log. Written at most once a millisecond.
+  void note_reader_waiting() const noexcept {
+    const std::int64_t now = steady_ns();
+    // relaxed, both: a hint for provision() and prefault().
+    if (now - reader_waiting_ns_.load(std::memory_order_relaxed) >= 1'000'000) {
+      reader_waiting_ns_.store(now, std::memory_order_relaxed);
+    }
+  }
+
+  // Whether a reader waited (note_reader_waiting()) in the last kReaderWaitWindow.
+  bool reader_waited_lately() const noexcept {
+    // relaxed: a hint.
+    const std::int64_t at = reader_waiting_ns_.load(std::memory_order_relaxed);
+    return at != 0 && steady_ns() - at < kReaderWaitWindow.count();
+  }
+  static constexpr std::chrono::nanoseconds kReaderWaitWindow = std::chrono::seconds(1);
+
+  // Pages for the appender, asked for by an append that found fewer than prefault_bytes / 2
+  // faulted in ahead of it; runs once that append's records are published and its readers
+  // woken. Faulting pages in is CPU work (allocating and zeroing page cache), and on a
+  // machine with few CPUs a burst of it (the worker's rounds take a millisecond or more)
+  // delayed readers woken meanwhile by up to a scheduler tick or more (docs/performance.md,
+  // W3). So while readers wait for records (reader_waited_lately()), the appender faults in
+  // the next kProvisionStepBytes itself, in steps of about ten microseconds, and the worker
+  // keeps off; otherwise the worker is woken to run ahead, off the appender's path (one wake
+  // per lag: while the worker has not run since the last one, another is useless).
+  static constexpr std::uint64_t kProvisionStepBytes = 64u << 10;
+  void provision(Segment& seg) {
+    if (reader_waited_lately()) {
+      prefault_segment(seg, kProvisionStepBytes, prefaulted_by_appenders_);
+      return;
+    }
+    // relaxed: a hint (see prefault()).
+    if (!prefault_wake_sent_.load(std::memory_order_relaxed) &&
+        !prefault_wake_sent_.exchange(true, std::memory_order_relaxed)) {
+      background_->wake();
+    }
+  }
+
+  // Faults in up to `max_bytes` of `seg`'s pages past those already faulted in, staying within
+  // prefault_bytes of its end position. Called by the worker and by appenders, concurrently:
+  // populating a page twice is harmless, and prefaulted_to only rises. A kernel without
+  // MADV_POPULATE_WRITE turns prefaulting off; another failure (the segment sealed and its
+  // file truncated meanwhile: EFAULT) only ends this call.
+  void prefault_segment(Segment& seg, std::uint64_t max_bytes,
+                        std::atomic<std::uint64_t>& counter) {
+    if (seg.sealed()) return;
+    // relaxed, all: prefaulted_to is a hint (pages it covers that are not faulted in only
+    // cost their writer a fault); end_position() is the appender's own or a recent value.
+    const std::uint64_t pos = seg.end_position();
+    const std::uint64_t limit =
+        std::min<std::uint64_t>(pos + config_.prefault_bytes, seg.capacity_bytes());
+    auto& done = seg.prefaulted_to();
+    std::uint64_t from = std::max(done.load(std::memory_order_relaxed), pos);
+    const std::uint64_t to = std::min(limit, from + max_bytes);
+    if (from >= to) return;
+    const int err = seg.populate(from, to);
+    if (err == EINVAL) prefault_off_.store(true, std::memory_order_relaxed);
+    if (err != 0) return;
+    counter.fetch_add(to - from, std::memory_order_relaxed);  // relaxed: statistics
+    std::uint64_t seen = done.load(std::memory_order_relaxed);
+    while (seen < to && !done.compare_exchange_weak(seen, to, std::memory_order_relaxed)) {
     }
   }
 
@@ -1073,26 +1158,18 @@ class Log final : private BackgroundTask {
   Result<bool> install_compacted(const std::shared_ptr<Segment>& old,
                                  const std::vector<std::byte>& bytes);
 
+  // The worker's round of prefaulting: up to prefault_bytes ahead of the appender, unless
+  // readers wait for records (appenders then fault pages in themselves: see provision()).
   void prefault() {
     // relaxed: a hint that lets the next lagging append wake us again.
     prefault_wake_sent_.store(false, std::memory_order_relaxed);
+    if (reader_waited_lately()) return;
     std::shared_ptr<Segment> seg;
     {
       std::lock_guard lock(segments_mu_);
       seg = segments_.back();
     }
-    const std::uint64_t pos = seg->end_position();
-    const std::uint64_t target =
-        std::min<std::uint64_t>(pos + config_.prefault_bytes, seg->capacity_bytes());
-    // relaxed: only this thread writes it; appenders read it as a hint to notify us.
-    const std::uint64_t from = std::max(seg->prefaulted_to().load(std::memory_order_relaxed), pos);
-    if (from >= target) return;
-    if (!seg->populate(from, target)) {
-      // A kernel without MADV_POPULATE_WRITE: do without. relaxed: a hint for the appenders.
-      prefault_off_.store(true, std::memory_order_relaxed);
-      return;
-    }
-    seg->prefaulted_to().store(target, std::memory_order_relaxed);
+    prefault_segment(*seg, config_.prefault_bytes, prefaulted_by_worker_);
   }
 
   static std::uint64_t next_id() noexcept {
@@ -1141,11 +1218,16 @@ class Log final : private BackgroundTask {
   std::atomic<std::uint64_t> appended_bytes_{0};
   std::atomic<std::uint64_t> appended_batches_{0};
   alignas(64) mutable std::atomic<std::uint64_t> read_records_{0};
+  std::atomic<std::uint64_t> prefaulted_by_worker_{0};
+  std::atomic<std::uint64_t> prefaulted_by_appenders_{0};
 
   // Background work (tick() runs on the Background's thread).
   Background* background_ = nullptr;
   std::atomic<bool> prefault_off_{false};
   std::atomic<bool> prefault_wake_sent_{false};  // an append woke the worker to prefault
+  // When a reader last waited for records (steady_ns(), 0: never; see provision()). On its
+  // own line: readers at the end of the log write it.
+  alignas(64) mutable std::atomic<std::int64_t> reader_waiting_ns_{0};
   std::atomic<std::int64_t> last_sync_ns_{
       std::chrono::steady_clock::now().time_since_epoch().count()};
   std::int64_t last_retention_ns_ = 0;         // background thread only

@@ -36,10 +36,13 @@ class Notifier {
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  // Rings: one atomic increment, and a futex wake only when someone sleeps.
-  void notify() noexcept {
+  // Rings: one atomic increment, and a futex wake only when someone sleeps. Returns whether
+  // someone was asleep (or about to be) and so was woken.
+  bool notify() noexcept {
     seq_.fetch_add(1, std::memory_order_seq_cst);
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) detail::futex_wake_all(seq_);
+    if (sleepers_.load(std::memory_order_seq_cst) == 0) return false;
+    detail::futex_wake_all(seq_);
+    return true;
   }
 
  private:

@@ -370,10 +370,12 @@ class Segment {
     return const_cast<detail::File&>(file_).sync_data();
   }
 
-  // Faults in the pages of [from, to) ahead of the appender (see Log's prefault worker).
-  bool populate(std::uint64_t from, std::uint64_t to) const noexcept {
+  // Faults in the pages of [from, to) ahead of the appender (see Log::prefault_segment);
+  // 0 or an errno (detail::Mapping::populate).
+  int populate(std::uint64_t from, std::uint64_t to) const noexcept {
     return map_.populate(from, to);
   }
+  // How far populate() has run ahead; raised by the Log's worker and by its appenders.
   std::atomic<std::uint64_t>& prefaulted_to() noexcept { return prefaulted_to_; }
 
   // Deletes the segment's files. The mapping stays valid until the last holder lets go.
