@@ -12,7 +12,8 @@
 // segment they do not already hold.
 //
 // Costs: append is one lock, one memcpy of the frame, one CRC-32C, a few stores; no system
-// call unless the segment rolls or the durability policy syncs. Reads are zero-copy. A
+// call unless the segment rolls or the durability policy syncs (or, while a reader keeps up,
+// one madvise per 64 KiB appended: see LogConfig::prefault_bytes). Reads are zero-copy. A
 // background thread per log faults in pages ahead of the appender, syncs on an interval policy
 // and applies retention.
 //
