@@ -967,6 +967,7 @@ namespace {
 struct ManualLog {
   std::shared_ptr<rill::storage::Background> background =
       std::make_shared<rill::storage::Background>(rill::storage::Background::kManual);
+  std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1'000'000);
   std::unique_ptr<Log> log;
 
   explicit ManualLog(const std::string& dir) {
@@ -974,6 +975,7 @@ struct ManualLog {
     c.segment_bytes = 8u << 20;
     c.prefault_bytes = 256u << 10;
     c.background = background;
+    c.clock = clock;
     log = open_log(dir, c);
   }
   rill::storage::LogCounters counters() const { return log->counters(); }
@@ -1015,6 +1017,32 @@ TEST_CASE("while a reader keeps up, appenders fault pages in themselves and the 
   // The appenders kept about prefault_bytes faulted in ahead of themselves, a step at a time.
   CHECK(c.prefaulted_by_appenders >= c.appended_bytes);
   CHECK(c.prefaulted_by_appenders <= c.appended_bytes + (256u << 10) + (64u << 10));
+  check_all(*m.log, 0, 1000);
+}
+
+TEST_CASE("a second after a reader last kept up, the worker faults pages in again",
+          "[log][prefault]") {
+  TempDir dir;
+  ManualLog m(dir.path());
+  append_value(*m.log, 0, 1000);
+  RecordBatch batch;
+  REQUIRE(m.log->read_into(0, batch, 64).has_value());  // at the end: keeps up
+  std::int64_t next = 1;
+  for (; next < 300; ++next) append_value(*m.log, next, 1000);
+  m.background->run_once();  // the worker notes the reader, and keeps off
+  CHECK(m.counters().prefaulted_by_worker == 0);
+  const auto by_appenders = m.counters().prefaulted_by_appenders;
+  CHECK(by_appenders > 0);
+
+  m.clock->advance_ms(999);
+  m.background->run_once();  // within the second: still off
+  CHECK(m.counters().prefaulted_by_worker == 0);
+  m.clock->advance_ms(1);
+  m.background->run_once();  // a second without the reader: the worker runs ahead again
+  CHECK(m.counters().prefaulted_by_worker > 0);
+  // And the appenders leave it to the worker.
+  for (; next < 1000; ++next) append_value(*m.log, next, 1000);
+  CHECK(m.counters().prefaulted_by_appenders == by_appenders);
   check_all(*m.log, 0, 1000);
 }
 

@@ -875,15 +875,17 @@ class Log final : private BackgroundTask {
                               seg->write_position() + config_.prefault_bytes / 2 >
                                   seg->prefaulted_to().load(std::memory_order_relaxed);
     const bool retention_due = std::exchange(retention_due_, false);
-    std::shared_ptr<Segment> lagging;  // the segment to fault pages in for, when due
-    if (prefault_due) [[unlikely]]
+    // While readers keep up, this append faults the next pages in itself (see provision());
+    // the segment is held so that a roll and retention meanwhile cannot unmap it. relaxed: a
+    // hint.
+    std::shared_ptr<Segment> lagging;
+    if (prefault_due && readers_keep_up_.load(std::memory_order_relaxed)) [[unlikely]]
       lagging = active_;
     lock.unlock();
 
-    // The clock is read only when a sleeper was woken, which costs a system call anyway.
     if (wake_waiters()) note_reader_waiting();
-    if (lagging) [[unlikely]]
-      provision(*lagging);
+    if (prefault_due) [[unlikely]]
+      provision(lagging.get());
     if (retention_due) [[unlikely]]
       (void)enforce_retention();
     if (sync_now) RILL_TRY(flush());
@@ -939,41 +941,46 @@ class Log final : private BackgroundTask {
     return woke;
   }
 
-  static std::int64_t steady_ns() noexcept {
-    return std::chrono::steady_clock::now().time_since_epoch().count();
-  }
-
   // A reader keeps up with the appenders, so its wake-up latency matters: an append woke it
-  // from a wait, or its read reached the end of the log. Written at most once a millisecond.
+  // from a wait, or its read reached the end of the log. Two loads, and a store only when a
+  // flag changes; the worker turns readers_keep_up_ off again (readers_kept_up()).
   void note_reader_waiting() const noexcept {
-    const std::int64_t now = steady_ns();
-    // relaxed, both: a hint for provision() and prefault().
-    if (now - reader_waiting_ns_.load(std::memory_order_relaxed) >= 1'000'000) {
-      reader_waiting_ns_.store(now, std::memory_order_relaxed);
+    // relaxed, both: hints for provision() and the worker.
+    if (!reader_seen_.load(std::memory_order_relaxed)) {
+      reader_seen_.store(true, std::memory_order_relaxed);
+    }
+    if (!readers_keep_up_.load(std::memory_order_relaxed)) {
+      readers_keep_up_.store(true, std::memory_order_relaxed);
     }
   }
 
-  // Whether a reader waited (note_reader_waiting()) in the last kReaderWaitWindow.
-  bool reader_waited_lately() const noexcept {
-    // relaxed: a hint.
-    const std::int64_t at = reader_waiting_ns_.load(std::memory_order_relaxed);
-    return at != 0 && steady_ns() - at < kReaderWaitWindow.count();
+  // The worker's view, once a round: whether a reader kept up (note_reader_waiting()) in the
+  // last kReaderWindowMs by the log's clock; publishes it to the appenders.
+  static constexpr std::int64_t kReaderWindowMs = 1000;
+  bool readers_kept_up() {
+    const std::int64_t now = clock_->now_ms();
+    // relaxed, all: hints. reader_last_seen_ms_ is the worker's own (rounds run one at a time).
+    if (reader_seen_.exchange(false, std::memory_order_relaxed)) reader_last_seen_ms_ = now;
+    if (!readers_keep_up_.load(std::memory_order_relaxed)) return false;
+    if (reader_last_seen_ms_ >= 0 && now - reader_last_seen_ms_ < kReaderWindowMs) return true;
+    readers_keep_up_.store(false, std::memory_order_relaxed);
+    return false;
   }
-  static constexpr std::chrono::nanoseconds kReaderWaitWindow = std::chrono::seconds(1);
 
   // Pages for the appender, asked for by an append that found fewer than prefault_bytes / 2
   // faulted in ahead of it; runs once that append's records are published and its readers
   // woken. Faulting pages in is CPU work (allocating and zeroing page cache), and on a
   // machine with few CPUs a burst of it (the worker's rounds take a millisecond or more)
   // delayed readers woken meanwhile by up to a scheduler tick or more (docs/performance.md,
-  // W3). So while readers wait for records (reader_waited_lately()), the appender faults in
-  // the next kProvisionStepBytes itself, in steps of about ten microseconds, and the worker
-  // keeps off; otherwise the worker is woken to run ahead, off the appender's path (one wake
-  // per lag: while the worker has not run since the last one, another is useless).
+  // W3). So while readers keep up (`lagging`, the active segment, is then given), the
+  // appender faults in the next kProvisionStepBytes itself, in steps of about ten
+  // microseconds, and the worker keeps off; otherwise the worker is woken to run ahead, off
+  // the appender's path (one wake per lag: while the worker has not run since the last one,
+  // another is useless).
   static constexpr std::uint64_t kProvisionStepBytes = 64u << 10;
-  void provision(Segment& seg) {
-    if (reader_waited_lately()) {
-      prefault_segment(seg, kProvisionStepBytes, prefaulted_by_appenders_);
+  void provision(Segment* lagging) {
+    if (lagging != nullptr) {
+      prefault_segment(*lagging, kProvisionStepBytes, prefaulted_by_appenders_);
       return;
     }
     // relaxed: a hint (see prefault()).
@@ -1164,7 +1171,7 @@ class Log final : private BackgroundTask {
   void prefault() {
     // relaxed: a hint that lets the next lagging append wake us again.
     prefault_wake_sent_.store(false, std::memory_order_relaxed);
-    if (reader_waited_lately()) return;
+    if (readers_kept_up()) return;
     std::shared_ptr<Segment> seg;
     {
       std::lock_guard lock(segments_mu_);
@@ -1226,9 +1233,11 @@ class Log final : private BackgroundTask {
   Background* background_ = nullptr;
   std::atomic<bool> prefault_off_{false};
   std::atomic<bool> prefault_wake_sent_{false};  // an append woke the worker to prefault
-  // When a reader last waited for records (steady_ns(), 0: never; see provision()). On its
-  // own line: readers at the end of the log write it.
-  alignas(64) mutable std::atomic<std::int64_t> reader_waiting_ns_{0};
+  // Readers keeping up (note_reader_waiting()): one noted since the worker's last round, and
+  // the worker's verdict for the appenders. On their own line: readers at the end write them.
+  alignas(64) mutable std::atomic<bool> reader_seen_{false};
+  mutable std::atomic<bool> readers_keep_up_{false};
+  std::int64_t reader_last_seen_ms_ = -1;  // the worker's: when it last found reader_seen_
   std::atomic<std::int64_t> last_sync_ns_{
       std::chrono::steady_clock::now().time_since_epoch().count()};
   std::int64_t last_retention_ns_ = 0;         // background thread only
