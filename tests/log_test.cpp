@@ -979,6 +979,13 @@ struct ManualLog {
     log = open_log(dir, c);
   }
   rill::storage::LogCounters counters() const { return log->counters(); }
+  // Appends record 0 and reads it: a reader at the end, which waits for the next record.
+  void reader_at_end() {
+    append_value(*log, 0, 1000);
+    RecordBatch batch;
+    REQUIRE(log->read_into(0, batch, 64).has_value());
+    REQUIRE(batch.next_offset() == log->end_offset());
+  }
 };
 
 }  // namespace
@@ -1004,11 +1011,7 @@ TEST_CASE("while a reader keeps up, appenders fault pages in themselves and the 
           "[log][prefault]") {
   TempDir dir;
   ManualLog m(dir.path());
-  append_value(*m.log, 0, 1000);
-  // A read that reaches the end: this reader waits for the next record.
-  RecordBatch batch;
-  REQUIRE(m.log->read_into(0, batch, 64).has_value());
-  REQUIRE(batch.next_offset() == 1);
+  m.reader_at_end();
   std::int64_t next = 1;
   for (; next < 1000; ++next) append_value(*m.log, next, 1000);
   m.background->run_once();
@@ -1024,9 +1027,7 @@ TEST_CASE("a second after a reader last kept up, the worker faults pages in agai
           "[log][prefault]") {
   TempDir dir;
   ManualLog m(dir.path());
-  append_value(*m.log, 0, 1000);
-  RecordBatch batch;
-  REQUIRE(m.log->read_into(0, batch, 64).has_value());  // at the end: keeps up
+  m.reader_at_end();
   std::int64_t next = 1;
   for (; next < 300; ++next) append_value(*m.log, next, 1000);
   m.background->run_once();  // the worker notes the reader, and keeps off
