@@ -1093,4 +1093,35 @@ TEST_CASE("a consumer outside a group cannot commit while the group has members"
   CHECK(committed_offset(outsider, p0) == 1);
 }
 
+TEST_CASE("a busy-polling consumer makes its partitions' appenders fault in their own pages",
+          "[consumer][prefault]") {
+  TempDir dir;
+  rill::BrokerOptions options;
+  options.prefault_bytes = 256u << 10;
+  options.background_thread = false;  // background rounds run in run_due() only
+  auto broker = take(Broker::open(dir.sub("data"), options));
+  TopicConfig config;
+  config.partitions = 1;
+  config.segment_bytes = 8u << 20;
+  auto topic = take(StringTopic::create(*broker, "t", config));
+  StringProducer producer(*broker);
+  StringConsumer consumer(*broker,
+                          {.auto_offset_reset = OffsetReset::kEarliest, .busy_poll = true});
+  require_ok(consumer.assign({{"t", 0}}));
+  CHECK(take(consumer.poll(std::chrono::milliseconds(1))).empty());  // spun at the end
+  for (int i = 0; i < 1000; ++i) {
+    take(producer.send(topic, {.key = std::string("k"), .value = std::string(1000, 'v')}));
+  }
+  (void)take(broker->run_due());
+  const auto counters = topic.log(0)->counters();
+  // Skipped on a kernel without MADV_POPULATE_WRITE, where nothing is prefaulted.
+  if (counters.prefaulted_by_appenders + counters.prefaulted_by_worker != 0) {
+    CHECK(counters.prefaulted_by_appenders > 0);
+    CHECK(counters.prefaulted_by_worker == 0);
+  }
+  std::size_t read = 0;
+  while (read < 1000) read += take(consumer.poll(std::chrono::milliseconds(0))).size();
+  CHECK(read == 1000);
+}
+
 }  // namespace consumer_test

@@ -205,7 +205,8 @@ Latency futex_round(const Options& o) {
 
 void futex_latency(const Options& o, Report& report) {
   const LatencyRounds rounds = latency_rounds(o, [&](std::uint32_t) { return futex_round(o); });
-  if (rounds.median.max_us == 0) return report.failed(kW3, "limit: bare futex", "a round failed");
+  if (rounds.median.max_us == 0)
+    return report.failed(kW3, "limit: bare futex hand-off", "a round failed");
   report.latency(kW3, "limit: bare futex hand-off", rounds.median,
                  "seq store + FUTEX_WAKE when asleep" + rounds.note);
 }

@@ -148,7 +148,8 @@ inline Latency paced_latency(
 }
 
 // W3 in rounds: one_round(r) for r in [0, latency_rounds), each from a fresh start (its own
-// topic, stream or socket), and the round whose p99 is the median is the contender's figure.
+// topic, stream or socket), and the round whose p99 is the median (the upper middle one for
+// an even count) is the contender's figure.
 // On these shared 2-CPU machines a 2-second round now and then lands on a stall of
 // milliseconds that is the machine's, not the contender's (docs/performance.md, W3). A round
 // that fails returns a Latency whose max_us is 0 (and says why itself); so does this.

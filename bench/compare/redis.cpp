@@ -145,6 +145,7 @@ void latency(const Options& o, const Server& s, Report& report) {
             });
           }
         });
+    Reply(redisCommand(tx, "DEL %s", stream.c_str()));  // the server keeps no round but this
     redisFree(tx);
     redisFree(rx);
     if (got != o.latency_records) {

@@ -141,14 +141,17 @@ void produce_consume(const std::string& dir, Report& report, std::size_t value_b
              });
 }
 
-// One W3 round on a fresh broker; a Latency with max_us 0 when a send or the count failed.
-Latency latency_round(const Options& o, const std::string& dir, bool busy) {
+// One W3 round on a fresh broker; a Latency with max_us 0, and `why`, when it failed.
+Latency latency_round(const Options& o, const std::string& dir, bool busy, std::string& why) {
   auto broker = open_broker(dir);
   const RillTopic topic = make_topic(*broker, "lat", {.partitions = 1});
   RillProducer producer(*broker);
   RillConsumer consumer(*broker,
                         {.auto_offset_reset = rill::OffsetReset::kEarliest, .busy_poll = busy});
-  if (!consumer.assign({{"lat", 0}})) return {};
+  if (!consumer.assign({{"lat", 0}})) {
+    why = "assign failed";
+    return {};
+  }
   bool ok = true;
   const Latency l = paced_latency(
       o, o.value_bytes,
@@ -166,15 +169,16 @@ Latency latency_round(const Options& o, const std::string& dir, bool busy) {
           got += records->size();
         }
       });
+  if (!ok || l.max_us == 0) why = "send or count failed";
   return ok ? l : Latency{};
 }
 
 void latency(const Options& o, const std::string& dir, Report& report, bool busy) {
+  std::string why;
   const LatencyRounds rounds = latency_rounds(o, [&](std::uint32_t r) {
-    return latency_round(o, dir + (busy ? "/w3.busy." : "/w3.") + std::to_string(r), busy);
+    return latency_round(o, dir + (busy ? "/w3.busy." : "/w3.") + std::to_string(r), busy, why);
   });
-  if (rounds.median.max_us == 0)
-    return report.failed(kW3, busy ? "rill busy-poll" : "rill", "send or count failed");
+  if (rounds.median.max_us == 0) return report.failed(kW3, busy ? "rill busy-poll" : "rill", why);
   if (busy) {
     report.latency(kW3, "rill busy-poll (busy_poll)", rounds.median,
                    "ConsumerConfig::busy_poll: a core" + rounds.note);

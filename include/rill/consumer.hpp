@@ -356,6 +356,12 @@ class Consumer {
   // Busy polling: returns once an unpaused partition has a record at its position (or has no
   // position yet), wakeup() was called, or `until` passed.
   void spin_until_ready(std::chrono::steady_clock::time_point until) const {
+    // Waiting without sleeping: the logs' appenders then fault in their own pages rather than
+    // have a background thread do it in bursts that would delay this thread (see
+    // storage::LogConfig::prefault_bytes).
+    for (const auto& [tp, st] : owned_) {
+      if (!st.paused) st.log->note_reader_waiting();
+    }
     for (;;) {
       for (const auto& [tp, st] : owned_) {
         if (!st.paused && (st.position < 0 || st.log->end_offset() > st.position)) return;

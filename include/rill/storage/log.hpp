@@ -98,11 +98,13 @@ struct LogConfig {
   // Keep pages faulted in this far ahead of the appender; 0 turns it off. Off, each append
   // that reaches a fresh page faults it in itself (about a microsecond on the machines
   // measured). On, while no reader waits for records, the background thread runs ahead in
-  // rounds, so a throughput appender never waits for pages; while a reader keeps up (an
-  // append woke it, or a read reached the end, in the last second), appenders fault in the
-  // next 64 KiB themselves once their records are published and their readers woken, and the
-  // thread keeps off. Its rounds (a millisecond or more of CPU) had delayed woken readers by
-  // a scheduler tick or more on a 2-CPU machine (docs/performance.md, W3).
+  // rounds, so a throughput appender rarely waits for pages (only when it outruns the
+  // thread, which runs at nice 19); while a reader waits (an append woke it from wait_for()
+  // or a Notifier, or it called Log::note_reader_waiting(), as a busy-polling consumer does,
+  // in about the last second: until the thread's first round a second after), appenders
+  // fault in the next 64 KiB themselves once their records are published and their readers
+  // woken, and the thread keeps off. Its rounds (a millisecond or more of CPU) had delayed
+  // woken readers by a scheduler tick or more on a 2-CPU machine (docs/performance.md, W3).
   std::size_t prefault_bytes = 4u << 20;
   // Where timestamps, roll age and retention age come from.
   std::shared_ptr<Clock> clock{};
@@ -492,7 +494,6 @@ class Log final : private BackgroundTask {
     }
     // relaxed: statistics only; one increment per read call, not per record.
     read_records_.fetch_add(out.records_.size(), std::memory_order_relaxed);
-    if (at >= limit) note_reader_waiting();  // caught up: the next read will wait
     out.next_offset_ = static_cast<std::int64_t>(at);
     out.next_position_ = pos;
     out.next_expect_ = expect;
@@ -567,6 +568,21 @@ class Log final : private BackgroundTask {
     }
     waiters_.fetch_sub(1, std::memory_order_relaxed);
     return result;
+  }
+
+  // Tells the log that a reader is at its end, waiting for the next record without sleeping
+  // (Consumer::poll with ConsumerConfig::busy_poll calls it as it starts to spin). While a
+  // reader waits, by this or asleep in wait_for() or on a Notifier (an append that wakes one
+  // notes it), the log's appenders fault in their own pages and its background thread keeps
+  // off (LogConfig::prefault_bytes). Cost: two loads, and a store when a flag changes.
+  void note_reader_waiting() const noexcept {
+    // relaxed, both: hints for provision() and the worker (readers_kept_up()).
+    if (!reader_seen_.load(std::memory_order_relaxed)) {
+      reader_seen_.store(true, std::memory_order_relaxed);
+    }
+    if (!readers_keep_up_.load(std::memory_order_relaxed)) {
+      readers_keep_up_.store(true, std::memory_order_relaxed);
+    }
   }
 
   // Rings `n` after every append (and on close) until remove_notifier(n): how a consumer
@@ -941,19 +957,6 @@ class Log final : private BackgroundTask {
     return woke;
   }
 
-  // A reader keeps up with the appenders, so its wake-up latency matters: an append woke it
-  // from a wait, or its read reached the end of the log. Two loads, and a store only when a
-  // flag changes; the worker turns readers_keep_up_ off again (readers_kept_up()).
-  void note_reader_waiting() const noexcept {
-    // relaxed, both: hints for provision() and the worker.
-    if (!reader_seen_.load(std::memory_order_relaxed)) {
-      reader_seen_.store(true, std::memory_order_relaxed);
-    }
-    if (!readers_keep_up_.load(std::memory_order_relaxed)) {
-      readers_keep_up_.store(true, std::memory_order_relaxed);
-    }
-  }
-
   // The worker's view, once a round: whether a reader kept up (note_reader_waiting()) in the
   // last kReaderWindowMs by the log's clock; publishes it to the appenders.
   static constexpr std::int64_t kReaderWindowMs = 1000;
@@ -962,7 +965,9 @@ class Log final : private BackgroundTask {
     // relaxed, all: hints. reader_last_seen_ms_ is the worker's own (rounds run one at a time).
     if (reader_seen_.exchange(false, std::memory_order_relaxed)) reader_last_seen_ms_ = now;
     if (!readers_keep_up_.load(std::memory_order_relaxed)) return false;
-    if (reader_last_seen_ms_ >= 0 && now - reader_last_seen_ms_ < kReaderWindowMs) return true;
+    // A clock stepped back counts as the window's end.
+    const std::int64_t age = now - reader_last_seen_ms_;
+    if (reader_last_seen_ms_ >= 0 && age >= 0 && age < kReaderWindowMs) return true;
     readers_keep_up_.store(false, std::memory_order_relaxed);
     return false;
   }
@@ -990,11 +995,12 @@ class Log final : private BackgroundTask {
     }
   }
 
-  // Faults in up to `max_bytes` of `seg`'s pages past those already faulted in, staying within
+  // Faults in up to `max_bytes` of `seg`'s pages past those already claimed, staying within
   // prefault_bytes of its end position. Called by the worker and by appenders, concurrently:
-  // populating a page twice is harmless, and prefaulted_to only rises. A kernel without
-  // MADV_POPULATE_WRITE turns prefaulting off; another failure (the segment sealed and its
-  // file truncated meanwhile: EFAULT) only ends this call.
+  // each first claims its range by raising prefaulted_to, so no two populate the same pages.
+  // A claimed range whose populate fails stays claimed: its pages fault on first write. A
+  // kernel without MADV_POPULATE_WRITE (EINVAL) turns prefaulting off; another failure (the
+  // segment sealed and its file truncated meanwhile: EFAULT; ENOMEM) ends only this call.
   void prefault_segment(Segment& seg, std::uint64_t max_bytes,
                         std::atomic<std::uint64_t>& counter) {
     if (seg.sealed()) return;
@@ -1003,17 +1009,17 @@ class Log final : private BackgroundTask {
     const std::uint64_t pos = seg.end_position();
     const std::uint64_t limit =
         std::min<std::uint64_t>(pos + config_.prefault_bytes, seg.capacity_bytes());
-    auto& done = seg.prefaulted_to();
-    std::uint64_t from = std::max(done.load(std::memory_order_relaxed), pos);
-    const std::uint64_t to = std::min(limit, from + max_bytes);
-    if (from >= to) return;
+    auto& claimed = seg.prefaulted_to();
+    std::uint64_t before = claimed.load(std::memory_order_relaxed);
+    std::uint64_t to = 0;
+    do {
+      to = std::min(limit, std::max(before, pos) + max_bytes);
+      if (std::max(before, pos) >= to) return;
+    } while (!claimed.compare_exchange_weak(before, to, std::memory_order_relaxed));
+    const std::uint64_t from = std::max(before, pos);
     const int err = seg.populate(from, to);
     if (err == EINVAL) prefault_off_.store(true, std::memory_order_relaxed);
-    if (err != 0) return;
-    counter.fetch_add(to - from, std::memory_order_relaxed);  // relaxed: statistics
-    std::uint64_t seen = done.load(std::memory_order_relaxed);
-    while (seen < to && !done.compare_exchange_weak(seen, to, std::memory_order_relaxed)) {
-    }
+    if (err == 0) counter.fetch_add(to - from, std::memory_order_relaxed);  // relaxed: stats
   }
 
   std::shared_ptr<const Segment> segment_for(std::uint64_t offset) const {
@@ -1102,9 +1108,11 @@ class Log final : private BackgroundTask {
     background_->attach(this);
   }
 
+  // Detaches from the worker. background_ keeps its value: an append that read it under the
+  // append lock before close() may still call wake() on it after (harmless once detached),
+  // and config_.background keeps the Background alive as long as this log.
   void stop_worker() {
     if (background_ != nullptr) background_->detach(this);
-    background_ = nullptr;
   }
 
   // BackgroundTask: keeps prefault_bytes of pages faulted in ahead of the appender, syncs on

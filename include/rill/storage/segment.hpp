@@ -91,7 +91,8 @@ struct ScanResult {
 
 class Segment {
  public:
-  // Bytes of a new segment faulted in when it is created (the background thread does the rest).
+  // Bytes of a new segment faulted in when it is created (the log's background thread or its
+  // appenders do the rest: Log::prefault_segment).
   static constexpr std::size_t kInitialPopulateBytes = 256u << 10;
 
   Segment(const Segment&) = delete;
@@ -512,7 +513,10 @@ class Segment {
     std::memcpy(map_.data(), &h, sizeof h);
     // Fault in the first pages now, while the new segment is not yet visible, so the first
     // appends do not race the background prefaulter page by page; best effort.
-    (void)map_.populate(0, std::min<std::size_t>(layout_.capacity_bytes, kInitialPopulateBytes));
+    const std::size_t initial =
+        std::min<std::size_t>(layout_.capacity_bytes, kInitialPopulateBytes);
+    // relaxed: not yet visible to any other thread.
+    if (map_.populate(0, initial) == 0) prefaulted_to_.store(initial, std::memory_order_relaxed);
     write_position_ = kFileHeaderSize;
     end_position_.store(kFileHeaderSize, std::memory_order_relaxed);
     return {};
