@@ -1093,8 +1093,10 @@ TEST_CASE("a consumer outside a group cannot commit while the group has members"
   CHECK(committed_offset(outsider, p0) == 1);
 }
 
-TEST_CASE("a busy-polling consumer makes its partitions' appenders fault in their own pages",
+TEST_CASE("a consumer at its partition's end makes the appenders fault in their own pages",
           "[consumer][prefault]") {
+  const bool busy = GENERATE(false, true);
+  INFO("busy_poll " << busy);
   TempDir dir;
   rill::BrokerOptions options;
   options.prefault_bytes = 256u << 10;
@@ -1106,9 +1108,10 @@ TEST_CASE("a busy-polling consumer makes its partitions' appenders fault in thei
   auto topic = take(StringTopic::create(*broker, "t", config));
   StringProducer producer(*broker);
   StringConsumer consumer(*broker,
-                          {.auto_offset_reset = OffsetReset::kEarliest, .busy_poll = true});
+                          {.auto_offset_reset = OffsetReset::kEarliest, .busy_poll = busy});
   require_ok(consumer.assign({{"t", 0}}));
-  CHECK(take(consumer.poll(std::chrono::milliseconds(1))).empty());  // spun at the end
+  // At the end: waits 1 ms, asleep or spinning; no append wakes it.
+  CHECK(take(consumer.poll(std::chrono::milliseconds(1))).empty());
   for (int i = 0; i < 1000; ++i) {
     take(producer.send(topic, {.key = std::string("k"), .value = std::string(1000, 'v')}));
   }

@@ -356,12 +356,6 @@ class Consumer {
   // Busy polling: returns once an unpaused partition has a record at its position (or has no
   // position yet), wakeup() was called, or `until` passed.
   void spin_until_ready(std::chrono::steady_clock::time_point until) const {
-    // Waiting without sleeping: the logs' appenders then fault in their own pages rather than
-    // have a background thread do it in bursts that would delay this thread (see
-    // storage::LogConfig::prefault_bytes).
-    for (const auto& [tp, st] : owned_) {
-      if (!st.paused) st.log->note_reader_waiting();
-    }
     for (;;) {
       for (const auto& [tp, st] : owned_) {
         if (!st.paused && (st.position < 0 || st.log->end_offset() > st.position)) return;
@@ -563,6 +557,7 @@ class Consumer {
         // Compaction may have dropped every record from here to a segment's end: move past
         // the gap (next_offset() is the requested offset when there was simply nothing new).
         st.position = batch.next_offset();
+        note_if_caught_up(st);
         continue;
       }
       const std::string_view topic = *st.topic;
@@ -580,9 +575,18 @@ class Consumer {
         }
       }
       st.position = batch.next_offset();
+      note_if_caught_up(st);
       out.pins_.push_back(batch.pin());
     }
     return {};
+  }
+
+  // A consumer at its partition's end waits for the next record (asleep or spinning): the
+  // log's appenders then fault in their own pages rather than have the background thread do
+  // it in bursts that would delay this thread (storage::LogConfig::prefault_bytes). Cost: a
+  // load of the end offset, and two of flags.
+  static void note_if_caught_up(const PartitionState& st) noexcept {
+    if (st.position >= st.log->end_offset()) st.log->note_reader_waiting();
   }
 
   Result<void> set_paused(const std::vector<TopicPartition>& tps, bool paused) {

@@ -100,7 +100,7 @@ struct LogConfig {
   // measured). On, while no reader waits for records, the background thread runs ahead in
   // rounds, so a throughput appender rarely waits for pages (only when it outruns the
   // thread, which runs at nice 19); while a reader waits (an append woke it from wait_for()
-  // or a Notifier, or it called Log::note_reader_waiting(), as a busy-polling consumer does,
+  // or a Notifier, or it called Log::note_reader_waiting(), as a consumer at the end does,
   // in about the last second: until the thread's first round a second after), appenders
   // fault in the next 64 KiB themselves once their records are published and their readers
   // woken, and the thread keeps off. Its rounds (a millisecond or more of CPU) had delayed
@@ -570,11 +570,13 @@ class Log final : private BackgroundTask {
     return result;
   }
 
-  // Tells the log that a reader is at its end, waiting for the next record without sleeping
-  // (Consumer::poll with ConsumerConfig::busy_poll calls it as it starts to spin). While a
-  // reader waits, by this or asleep in wait_for() or on a Notifier (an append that wakes one
-  // notes it), the log's appenders fault in their own pages and its background thread keeps
-  // off (LogConfig::prefault_bytes). Cost: two loads, and a store when a flag changes.
+  // Tells the log that a reader has caught up with it and waits for the next record (a
+  // Consumer calls it when a poll reaches a partition's end, whether it then sleeps or
+  // spins). While a reader waits, by this or asleep in wait_for() or on a Notifier (an append
+  // that wakes one notes it), the log's appenders fault in their own pages and its background
+  // thread keeps off (LogConfig::prefault_bytes). A read that reaches the end does not call
+  // it: a scan or an index catching up is not waiting. Cost: two loads, and a store when a
+  // flag changes.
   void note_reader_waiting() const noexcept {
     // relaxed, both: hints for provision() and the worker (readers_kept_up()).
     if (!reader_seen_.load(std::memory_order_relaxed)) {
