@@ -968,15 +968,21 @@ struct ManualLog {
   std::shared_ptr<rill::storage::Background> background =
       std::make_shared<rill::storage::Background>(rill::storage::Background::kManual);
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1'000'000);
+  TempDir dir;
   std::unique_ptr<Log> log;
+  std::int64_t next = 0;  // the offset the next append() gets
 
-  explicit ManualLog(const std::string& dir) {
+  ManualLog() {
     LogConfig c;
     c.segment_bytes = 8u << 20;
     c.prefault_bytes = 256u << 10;
     c.background = background;
     c.clock = clock;
-    log = open_log(dir, c);
+    log = open_log(dir.path(), c);
+  }
+  // Appends 1000-byte records until the log holds `end`.
+  void append_until(std::int64_t end) {
+    for (; next < end; ++next) append_value(*log, next, 1000);
   }
   rill::storage::LogCounters counters() const { return log->counters(); }
   // Bytes of the active segment faulted in so far: at its creation, then by either side.
@@ -987,10 +993,10 @@ struct ManualLog {
   }
   // The active segment's end position (one segment here: the file header and the batches).
   std::uint64_t end_position() const { return kFileHeaderSize + counters().appended_bytes; }
-  // Appends record 0 and reads it, then waits at the end without sleeping, as a busy-polling
-  // consumer does.
+  // Appends record 0 and reads it, then tells the log it waits at the end, as a consumer
+  // does.
   void reader_waiting() {
-    append_value(*log, 0, 1000);
+    append_until(1);
     RecordBatch batch;
     REQUIRE(log->read_into(0, batch, 64).has_value());
     REQUIRE(batch.next_offset() == log->end_offset());
@@ -1016,9 +1022,8 @@ bool populate_supported() {
 TEST_CASE("the worker faults pages in ahead of an appender that no reader waits for",
           "[log][prefault]") {
   RILL_REQUIRE_POPULATE();
-  TempDir dir;
-  ManualLog m(dir.path());
-  for (std::int64_t i = 0; i < 400; ++i) append_value(*m.log, i, 1000);
+  ManualLog m;
+  m.append_until(400);
   // A read to the end (a scan, an index catching up) is not a reader waiting.
   check_all(*m.log, 0, 1000);
   // Past the pages faulted in at creation: appenders only ask the worker, which has not run.
@@ -1035,11 +1040,9 @@ TEST_CASE("the worker faults pages in ahead of an appender that no reader waits 
 TEST_CASE("while a reader keeps up, appenders fault pages in themselves and the worker keeps off",
           "[log][prefault]") {
   RILL_REQUIRE_POPULATE();
-  TempDir dir;
-  ManualLog m(dir.path());
+  ManualLog m;
   m.reader_waiting();
-  std::int64_t next = 1;
-  for (; next < 1000; ++next) append_value(*m.log, next, 1000);
+  m.append_until(1000);
   m.background->run_once();
   CHECK(m.counters().prefaulted_by_worker == 0);
   CHECK(m.counters().prefaulted_by_appenders > 0);
@@ -1053,11 +1056,9 @@ TEST_CASE("while a reader keeps up, appenders fault pages in themselves and the 
 TEST_CASE("a second after a reader last kept up, the worker faults pages in again",
           "[log][prefault]") {
   RILL_REQUIRE_POPULATE();
-  TempDir dir;
-  ManualLog m(dir.path());
+  ManualLog m;
   m.reader_waiting();
-  std::int64_t next = 1;
-  for (; next < 300; ++next) append_value(*m.log, next, 1000);
+  m.append_until(300);
   m.background->run_once();  // the worker notes the reader, and keeps off
   CHECK(m.counters().prefaulted_by_worker == 0);
   const auto by_appenders = m.counters().prefaulted_by_appenders;
@@ -1070,7 +1071,7 @@ TEST_CASE("a second after a reader last kept up, the worker faults pages in agai
   m.background->run_once();  // a second without the reader: the worker runs ahead again
   CHECK(m.counters().prefaulted_by_worker > 0);
   // And the appenders leave it to the worker.
-  for (; next < 1000; ++next) append_value(*m.log, next, 1000);
+  m.append_until(1000);
   CHECK(m.counters().prefaulted_by_appenders == by_appenders);
   check_all(*m.log, 0, 1000);
 }
@@ -1078,8 +1079,7 @@ TEST_CASE("a second after a reader last kept up, the worker faults pages in agai
 TEST_CASE("an append that wakes a blocked reader makes the appenders fault pages in themselves",
           "[log][prefault][wait]") {
   RILL_REQUIRE_POPULATE();
-  TempDir dir;
-  ManualLog m(dir.path());
+  ManualLog m;
   std::atomic<std::int64_t> waited_for{0};
   std::atomic<bool> stop{false};
   rill::storage::Notifier bell;
@@ -1105,12 +1105,10 @@ TEST_CASE("an append that wakes a blocked reader makes the appenders fault pages
   }
   // Until an append finds the reader blocked in wait_for (it is at the end, so every append
   // from then on wakes it), lagging appends only ask the worker; it never runs here.
-  std::int64_t next = 0;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (m.counters().prefaulted_by_appenders == 0 && std::chrono::steady_clock::now() < give_up) {
-    append_value(*m.log, next, 1000);
-    ++next;
-    while (waited_for.load() < next && std::chrono::steady_clock::now() < give_up) {
+    m.append_until(m.next + 1);
+    while (waited_for.load() < m.next && std::chrono::steady_clock::now() < give_up) {
       std::this_thread::yield();
     }
   }
