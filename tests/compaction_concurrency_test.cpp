@@ -5,6 +5,10 @@
 //
 // Catch2's assertions are not thread-safe: threads record the first failure and the main
 // thread checks it.
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -245,6 +249,120 @@ TEST_CASE("appends and reads go on while compaction loops", "[compaction][concur
 TEST_CASE("retention and compaction running together never bring a segment back",
           "[compaction][retention][concurrency]") {
   run(true);
+}
+
+// --- a read interrupted between loading the end and finding its segment ---------------------
+
+// The reader thread's SIGUSR1 handler parks it, wherever it was, until the main thread lets it
+// go: the main thread's work then happens inside whatever read the reader was in. Parked
+// while it holds one of the log's locks, it would hold up that work for good: so it leaves
+// after 20 ms whatever happens (that round then misses the window it is after).
+std::atomic<bool> g_parked{false};
+std::atomic<bool> g_release{false};
+static_assert(std::atomic<bool>::is_always_lock_free);  // safe in a signal handler
+
+std::int64_t monotonic_ns() noexcept {  // clock_gettime is async-signal-safe
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
+}
+
+extern "C" void park_reader(int) {
+  g_parked.store(true);
+  const std::int64_t until = monotonic_ns() + 20'000'000;
+  while (!g_release.load() && monotonic_ns() < until) {
+  }
+}
+
+TEST_CASE("a read whose end was loaded before its segment was sealed and compacted moves on",
+          "[compaction][concurrency]") {
+  // A reader loads the end offset (one past the active segment's first record), is
+  // interrupted, and meanwhile the segment fills, rolls and is compacted so that every record
+  // of it but the last is gone: the offset it wants now lies in the gap before the compacted
+  // segment's first batch, whose base is past the end it loaded. read_into took that batch
+  // for one appended after its end and returned nothing without moving: a consumer at that
+  // offset never moved again (seen as "read at 38247 did not move" in a TSan run of run()).
+  // The reader is parked by a signal at a random point of its loop, so only some rounds
+  // land in that window: before the fix, 2 to 84 rounds (of 300) ran until one did.
+  rill_test::TempDir tmp;
+  LogConfig c;
+  c.segment_bytes = 1024;  // a handful of records per segment
+  c.max_record_bytes = 512;
+  c.prefault_bytes = 0;
+  c.retention_bytes = 8u << 10;  // keeps compaction's scan of the log short
+  c.delete_retention_ms = std::numeric_limits<std::int64_t>::max();
+  auto log = rill_test::take(Log::open(tmp.sub("log"), c));
+  const std::string value(100, 'v');
+  const auto append = [&](const std::string& key) {
+    return log->append({.key = key, .value = value}).has_value();
+  };
+  const auto active_base = [&] { return log->segments().back()->base_offset(); };
+  // Records per segment (every key the same length, so every frame the same size).
+  std::uint64_t per_segment = 0;
+  while (active_base() == 0) {
+    REQUIRE(append("dup000000"));
+    ++per_segment;
+  }
+  --per_segment;  // the last one rolled: it is the new segment's first
+  REQUIRE(per_segment >= 3);
+
+  struct sigaction park {};
+  park.sa_handler = park_reader;
+  sigemptyset(&park.sa_mask);
+  struct sigaction old {};
+  REQUIRE(sigaction(SIGUSR1, &park, &old) == 0);
+
+  std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
+  std::atomic<std::uint64_t> reads{0};
+  std::string failure;  // the reader's; read after join
+  std::thread reader([&] {
+    while (!stop.load()) {
+      const std::int64_t at = log->end_offset() - 1;
+      // A fresh batch each time, so that every read looks its segment up: a reused batch
+      // keeps reading the segment it holds, never the compacted copy.
+      auto r = log->read(at, 8);
+      if (!r && r.error().code() == rill::ErrorCode::kOutOfRange) continue;  // retention
+      if (!r || r->next_offset() <= at) {
+        failure = "read at " + std::to_string(at) +
+                  (r ? std::string(" did not move") : ": " + r.error().to_string());
+        failed.store(true);
+        return;
+      }
+      reads.fetch_add(1);
+    }
+  });
+  std::string setup;  // what went wrong on the main thread's side, if anything
+  int rounds = 0;
+  for (; rounds < 300 && setup.empty(); ++rounds) {
+    // One read of the state the last round left (the active segment holds one record)...
+    const std::uint64_t before = reads.load();
+    while (reads.load() == before && !failed.load()) std::this_thread::yield();
+    if (failed.load()) break;
+    // ...then park the reader wherever it is now.
+    g_parked.store(false);
+    g_release.store(false);
+    pthread_kill(reader.native_handle(), SIGUSR1);
+    while (!g_parked.load()) std::this_thread::yield();
+    // Fill the active segment with more "dup" records and one that compaction keeps, then
+    // roll with one more "dup", which supersedes every "dup" before it; and compact.
+    const std::uint64_t base = active_base();
+    for (std::uint64_t i = 1; i + 1 < per_segment && setup.empty(); ++i) {
+      if (!append("dup000000")) setup = "append failed";
+    }
+    if (!append("u" + std::to_string(10'000'000 + rounds))) setup = "append failed";
+    if (!append("dup000000")) setup = "append failed";
+    if (setup.empty() && active_base() != base + per_segment) setup = "the log did not roll";
+    if (setup.empty() && !log->compact()) setup = "compaction failed";
+    g_release.store(true);
+  }
+  stop.store(true);
+  g_release.store(true);
+  reader.join();
+  REQUIRE(sigaction(SIGUSR1, &old, nullptr) == 0);
+  INFO("rounds " << rounds << ", reads " << reads.load() << ": " << setup << failure);
+  CHECK(setup.empty());
+  CHECK(failure.empty());
 }
 
 }  // namespace compaction_concurrency_test

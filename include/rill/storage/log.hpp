@@ -369,11 +369,21 @@ class Log final : private BackgroundTask {
       pos = seg->position_hint(want, &expect);
     }
     const std::uint64_t seg_end_pos = seg->end_position();
-    const auto limit = static_cast<std::uint64_t>(end);
     const std::byte* base = seg->data();
     // A sealed segment's end offset is final (sealed() is stored after its last publish);
     // the active segment's may run ahead of the bytes loaded above, so no bound there.
-    const std::uint64_t sealed_end = seg->sealed() ? seg->end_offset() : UINT64_MAX;
+    const bool sealed = seg->sealed();
+    const std::uint64_t sealed_end = sealed ? seg->end_offset() : UINT64_MAX;
+    // Where the read stops. In the active segment, at `end`: the bytes of a later append may
+    // be published (end_position) before the log's end offset is, and are not ours yet. A
+    // sealed segment is read to its own end: every record of it is below end_offset() by the
+    // time a reader sees it sealed (the roll that sealed it came after the append that
+    // stored the log's end past its last record). `end` would be wrong there: loaded before
+    // the segment was sealed and compacted, it can fall in the gap before a compacted batch,
+    // and the read stopped at that batch as if it were a later append, returning nothing
+    // without moving (a consumer there never moved again; seen once in a TSan run of
+    // tests/compaction_concurrency_test.cpp).
+    const std::uint64_t limit = sealed ? sealed_end : static_cast<std::uint64_t>(end);
     // Batches below verified_to() were checked whole (header, CRC and every record's
     // structure) by their writer, by recovery or by an earlier read, and never change: their
     // headers and records are read without re-checking. verified_to() may run ahead of the
