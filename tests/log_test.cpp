@@ -957,6 +957,41 @@ TEST_CASE("reads inside record batches return the same records checked or unchec
   }
 }
 
+TEST_CASE("a reused batch read at a new offset starts there, after any read that returned early",
+          "[log][batch]") {
+  // read_into resumes where the batch's last read ended when the offset continues there. A
+  // read that returned early (no records asked for, an error) left the batch's next offset at
+  // its own offset but the position where the read before had ended: the next read at that
+  // offset resumed there and skipped the records between.
+  TempDir dir;
+  auto log = open_log(dir.path(), small_segments());
+  for (int i = 0; i < 200; ++i) REQUIRE(log->append({.value = value_for(i)}).has_value());
+  REQUIRE(log->segment_count() >= 3);
+  RecordBatch batch;
+  const auto first_read_at = [&](std::int64_t offset) {
+    auto r = log->read_into(offset, batch, 10);
+    REQUIRE(r.has_value());
+    REQUIRE(!batch.empty());
+    return batch.begin()->offset();
+  };
+  SECTION("no records asked for") {
+    REQUIRE(first_read_at(30) == 30);  // ends at 40 (or the segment's end)
+    REQUIRE(log->read_into(5, batch, 0).has_value());
+    CHECK(batch.next_offset() == 5);
+    CHECK(first_read_at(5) == 5);
+  }
+  SECTION("an offset out of range") {
+    REQUIRE(first_read_at(30) == 30);
+    REQUIRE(!log->read_into(500, batch, 10).has_value());
+    CHECK(first_read_at(12) == 12);
+  }
+  SECTION("a later segment, then back") {
+    REQUIRE(first_read_at(190) == 190);
+    REQUIRE(log->read_into(3, batch, 0).has_value());
+    CHECK(first_read_at(3) == 3);
+  }
+}
+
 }  // namespace log_test
 
 namespace log_test {

@@ -329,6 +329,11 @@ class Log final : private BackgroundTask {
   Result<void> read_into(std::int64_t offset, RecordBatch& out, std::size_t max_records,
                          std::size_t max_bytes = SIZE_MAX) const {
     const std::int64_t continues = out.next_offset_;  // where the previous read ended
+    // The resume position belongs to `continues` alone: a read that returns before its end
+    // (max_records 0, an error) leaves next_offset_ at `offset`, and a stale position kept
+    // beside it sent the next read at that offset to where the batch had ended before,
+    // skipping the records between.
+    if (offset != continues) out.next_position_ = 0;
     out.records_.clear();
     // One allocation for a fresh batch rather than a doubling series.
     if (out.records_.capacity() == 0)
@@ -354,13 +359,14 @@ class Log final : private BackgroundTask {
       seg = nullptr;
     }
     if (seg != nullptr && offset == continues && out.next_position_ != 0 &&
-        want < seg->end_offset()) {
+        want >= seg->base_offset() && want < seg->end_offset()) {
       pos = out.next_position_;
       expect = out.next_expect_;
     } else if (seg != nullptr && want >= seg->base_offset() && want < seg->end_offset()) {
       pos = seg->position_hint(want, &expect);
     } else {
       out.segment_ = segment_for(want);
+      out.next_position_ = 0;  // a position in the batch's old segment, if any
       seg = out.segment_.get();
       if (seg == nullptr || want < seg->base_offset()) {
         return fail(ErrorCode::kOutOfRange,
