@@ -282,6 +282,55 @@ TEST_CASE("snapshots: the newest one loads, and rebuild applies only the events 
   require_error(snaps.save("k", 1, -2), ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE("a snapshot loads past segments that compaction emptied", "[es][snapshot]") {
+  // Every snapshot in the first segments is superseded, so compaction leaves each of them one
+  // empty batch, and a read there returns no records while moving past them. The stores' key
+  // index took the first empty read for the end: a store opened after the compaction found
+  // no snapshot at all, for good.
+  TestBroker env;
+  rill::TopicConfig config;
+  config.segment_bytes = 4096;
+  config.max_record_bytes = 1024;
+  auto snaps = take(Snaps::open(env.broker(), "snaps", config));
+  for (std::int64_t i = 0; i < 200; ++i) require_ok(snaps.save("k", i * 10, i));
+  require_ok(snaps.save("other", 7, 0));
+  REQUIRE(snaps.topic().log(0)->segment_count() >= 4);
+  const auto reports = take(env->compact("snaps"));
+  REQUIRE(reports.size() == 1);
+  REQUIRE(reports[0].segments_rewritten >= 3);
+
+  auto fresh = take(Snaps::open(env.broker(), "snaps", config));  // a new key index
+  auto k = take(fresh.load("k"));
+  REQUIRE(k.has_value());
+  CHECK(k->state == 1990);
+  CHECK(k->version == 199);
+  auto other = take(fresh.load("other"));
+  REQUIRE(other.has_value());
+  CHECK(other->state == 7);
+}
+
+TEST_CASE("a snapshot whose record compaction dropped since is no longer found", "[es][snapshot]") {
+  // The store's index saw a tombstone as "k"'s newest record; compaction then dropped the
+  // expired tombstone, and a read at its offset returns the next record kept, "x"'s. load()
+  // returned that as "k"'s snapshot.
+  TestBroker env(1'000'000);  // the tombstone, stamped 1, has expired by then
+  rill::TopicConfig config;
+  config.segment_bytes = 4096;
+  config.max_record_bytes = 1024;
+  config.delete_retention_ms = 0;
+  auto snaps = take(Snaps::open(env.broker(), "snaps", config));
+  require_ok(snaps.save("k", 5, 1));
+  rill::storage::Record tombstone{.key = "k", .value = std::nullopt, .timestamp_ms = 1};
+  REQUIRE(snaps.topic().log(0)->append(tombstone).has_value());
+  require_ok(snaps.save("x", 1, 0));  // kept, right after the tombstone in its segment
+  for (std::int64_t i = 0; i < 100; ++i) require_ok(snaps.save("other", i, i));
+  REQUIRE(take(snaps.load("other"))->state == 99);  // the index has seen the tombstone
+  REQUIRE(snaps.topic().log(0)->segment_count() >= 2);
+  REQUIRE(take(env->compact("snaps"))[0].tombstones_dropped == 1);
+  CHECK_FALSE(take(snaps.load("k")).has_value());
+  CHECK(take(snaps.load("x"))->state == 1);
+}
+
 TEST_CASE("a snapshot record without a version header is corruption, not a state",
           "[es][snapshot]") {
   TestBroker env;

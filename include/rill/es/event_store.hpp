@@ -113,7 +113,9 @@ class KeyIndex {
     std::int64_t at = std::max(indexed_to_, log.start_offset());
     while (at < end) {
       RILL_TRY(log.read_into(at, batch_, 4096));
-      if (batch_.empty()) break;
+      // Not `empty()`: a read in a compacted gap (a segment compaction emptied, say) returns
+      // no records and still moves past it. Below the end every read moves; this only guards.
+      if (batch_.next_offset() <= at) break;
       for (const storage::RecordView& r : batch_) {
         const auto key = r.key();
         if (!key) continue;

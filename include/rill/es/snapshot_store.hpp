@@ -109,7 +109,9 @@ class SnapshotStore {
     if (s->last == kNoEvents) return std::optional<Snapshot<S>>();
     auto batch = topic_.read(p, s->last, 1);
     if (!batch) return fail(std::move(batch).error());
-    if (batch->empty()) return std::optional<Snapshot<S>>();  // deleted since (retention)
+    // Gone since the index saw it (a tombstone expired, say): the read returns the next record
+    // kept, which may be another key's.
+    if (batch->empty() || (*batch)[0].offset != s->last) return std::optional<Snapshot<S>>();
     const auto& r = (*batch)[0];
     std::optional<std::int64_t> version;
     for (const storage::Header& h : r.headers) {
