@@ -374,6 +374,39 @@ TEST_CASE("compaction on a closed log fails with kClosed; a bad config is refuse
   rill_test::require_error(Log::open_in_memory(c), ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE("one poll reads past every segment that compaction emptied", "[compaction][consumer]") {
+  // A fetch that moved a position past a compacted gap without records left poll waiting for
+  // an append that would announce more: poll(0) returned nothing although records followed,
+  // and poll(timeout) slept up to a second per emptied segment.
+  TempDir tmp;
+  rill::BrokerOptions opts;
+  opts.clock = std::make_shared<ManualClock>(kNow);
+  opts.prefault_bytes = 0;
+  rill::TopicConfig tc;
+  tc.segment_bytes = 8192;
+  tc.max_record_bytes = 1024;
+  tc.cleanup_policy = rill::CleanupPolicy::kCompact;
+  auto broker = take(rill::Broker::open(tmp.sub("data"), opts));
+  take(broker->create_topic("t", tc));
+  Log* log = take(broker->topic_state("t"))->partition(0);
+  const std::string v(100, 'v');
+  for (int i = 0; i < 300; ++i) REQUIRE(log->append({.key = "a", .value = v}));
+  REQUIRE(log->append({.key = "a", .value = v}));  // supersedes every "a" before it
+  const auto reports = take(broker->compact("t"));
+  REQUIRE(reports[0].segments_rewritten >= 3);
+  // The sealed segments hold nothing now; the active one is never compacted.
+  const auto kept = static_cast<std::int64_t>(log->segments().back()->base_offset());
+  REQUIRE(kept > 0);
+
+  rill::ConsumerConfig cc;
+  cc.auto_offset_reset = rill::OffsetReset::kEarliest;
+  rill::Consumer<std::string, std::string> consumer(*broker, cc);
+  rill_test::require_ok(consumer.assign({{"t", 0}}));
+  const auto records = take(consumer.poll(std::chrono::milliseconds(0)));
+  REQUIRE(!records.empty());
+  CHECK(records.begin()->offset == kept);
+}
+
 TEST_CASE("a broker topic with cleanup_policy compact,delete compacts and keeps its config",
           "[compaction][broker]") {
   TempDir tmp;

@@ -189,8 +189,12 @@ class Consumer {
       }
       RILL_TRY(sync_group());
       RILL_TRY(maybe_auto_commit());
-      RILL_TRY(fetch(out));
+      bool moved = false;
+      RILL_TRY(fetch(out, moved));
       if (!out.empty()) return out;
+      // A position moved past a compacted gap: there may be records after it already, which
+      // no append will announce.
+      if (moved) continue;
       const auto left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::nanoseconds::zero()) return out;
       // Wake at least once a second to keep the group's liveness checks moving.
@@ -524,7 +528,9 @@ class Consumer {
     for (auto& cb : pending) cb();
   }
 
-  Result<void> fetch(ConsumerRecords<K, V>& out) {
+  // Reads from the assigned partitions into `out`. `moved`: set when a position moved past a
+  // compacted gap without records (poll then fetches again rather than wait for an append).
+  Result<void> fetch(ConsumerRecords<K, V>& out, bool& moved) {
     if (owned_.empty()) return {};
     const std::size_t max = config_.max_poll_records;
     // One allocation for the poll's records (bounded: max_poll_records may be huge).
@@ -556,6 +562,7 @@ class Consumer {
       if (batch.empty()) {
         // Compaction may have dropped every record from here to a segment's end: move past
         // the gap (next_offset() is the requested offset when there was simply nothing new).
+        moved = moved || batch.next_offset() > st.position;
         st.position = batch.next_offset();
         note_if_caught_up(st);
         continue;
