@@ -507,13 +507,24 @@ int cmd_consume(const Globals& g, const ConsumeArgs& a) {
         any = true;
         continue;
       }
-      for (const auto& rec : take(std::move(batch))) {
-        if (a.count >= 0 && printed >= a.count) break;
+      const auto got = take(std::move(batch));
+      bool whole = true;  // every record of the batch printed
+      for (const auto& rec : got) {
+        if (a.count >= 0 && printed >= a.count) {
+          whole = false;
+          break;
+        }
         Printed out{p, rec.offset(), rec.timestamp_ms(), rec.key(), rec.value(), {}};
         for (const auto h : rec.headers()) out.headers.emplace_back(h.name, h.value);
         print_record(g, a, out);
         ++printed;
         pos[p] = rec.offset() + 1;
+        any = true;
+      }
+      // Past the batch's end, compacted gaps included: a batch with no records may still
+      // move, and a position kept at its last record spun here for good.
+      if (whole && got.next_offset() > pos[p]) {
+        pos[p] = got.next_offset();
         any = true;
       }
       behind = behind || pos[p] < r->end_offset();
