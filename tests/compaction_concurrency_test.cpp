@@ -5,10 +5,6 @@
 //
 // Catch2's assertions are not thread-safe: threads record the first failure and the main
 // thread checks it.
-#include <pthread.h>
-#include <signal.h>
-#include <time.h>
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -24,6 +20,7 @@
 #include "result_checks.hpp"
 #include "rill/storage/log.hpp"
 #include "test_util.hpp"
+#include "thread_parking.hpp"
 
 // Each test file lives in its own namespace: the tests are compiled a few files per
 // translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
@@ -253,27 +250,6 @@ TEST_CASE("retention and compaction running together never bring a segment back"
 
 // --- a read interrupted between loading the end and finding its segment ---------------------
 
-// The reader thread's SIGUSR1 handler parks it, wherever it was, until the main thread lets it
-// go: the main thread's work then happens inside whatever read the reader was in. Parked
-// while it holds one of the log's locks, it would hold up that work for good: so it leaves
-// after 20 ms whatever happens (that round then misses the window it is after).
-std::atomic<bool> g_parked{false};
-std::atomic<bool> g_release{false};
-static_assert(std::atomic<bool>::is_always_lock_free);  // safe in a signal handler
-
-std::int64_t monotonic_ns() noexcept {  // clock_gettime is async-signal-safe
-  timespec t{};
-  ::clock_gettime(CLOCK_MONOTONIC, &t);
-  return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec;
-}
-
-extern "C" void park_reader(int) {
-  g_parked.store(true);
-  const std::int64_t until = monotonic_ns() + 20'000'000;
-  while (!g_release.load() && monotonic_ns() < until) {
-  }
-}
-
 TEST_CASE("a read whose end was loaded before its segment was sealed and compacted moves on",
           "[compaction][concurrency]") {
   // A reader loads the end offset (one past the active segment's first record), is
@@ -281,9 +257,9 @@ TEST_CASE("a read whose end was loaded before its segment was sealed and compact
   // of it but the last is gone: the offset it wants now lies in the gap before the compacted
   // segment's first batch, whose base is past the end it loaded. read_into took that batch
   // for one appended after its end and returned nothing without moving: a consumer at that
-  // offset never moved again (seen as "read at 38247 did not move" in a TSan run of run()).
+  // offset never moved again (seen as "read at 9400 did not move" in a CI TSan run of run()).
   // The reader is parked by a signal at a random point of its loop, so only some rounds
-  // land in that window: before the fix, 2 to 84 rounds (of 300) ran until one did.
+  // land in that window: before the fix, 3 to 122 rounds (of 300) ran until one did.
   rill_test::TempDir tmp;
   LogConfig c;
   c.segment_bytes = 1024;  // a handful of records per segment
@@ -306,63 +282,34 @@ TEST_CASE("a read whose end was loaded before its segment was sealed and compact
   --per_segment;  // the last one rolled: it is the new segment's first
   REQUIRE(per_segment >= 3);
 
-  struct sigaction park {};
-  park.sa_handler = park_reader;
-  sigemptyset(&park.sa_mask);
-  struct sigaction old {};
-  REQUIRE(sigaction(SIGUSR1, &park, &old) == 0);
-
-  std::atomic<bool> stop{false};
-  std::atomic<bool> failed{false};
-  std::atomic<std::uint64_t> reads{0};
-  std::string failure;  // the reader's; read after join
-  std::thread reader([&] {
-    while (!stop.load()) {
-      const std::int64_t at = log->end_offset() - 1;
-      // A fresh batch each time, so that every read looks its segment up: a reused batch
-      // keeps reading the segment it holds, never the compacted copy.
-      auto r = log->read(at, 8);
-      if (!r && r.error().code() == rill::ErrorCode::kOutOfRange) continue;  // retention
-      if (!r || r->next_offset() <= at) {
-        failure = "read at " + std::to_string(at) +
-                  (r ? std::string(" did not move") : ": " + r.error().to_string());
-        failed.store(true);
-        return;
-      }
-      reads.fetch_add(1);
-    }
-  });
-  std::string setup;  // what went wrong on the main thread's side, if anything
-  int rounds = 0;
-  for (; rounds < 300 && setup.empty(); ++rounds) {
-    // One read of the state the last round left (the active segment holds one record)...
-    const std::uint64_t before = reads.load();
-    while (reads.load() == before && !failed.load()) std::this_thread::yield();
-    if (failed.load()) break;
-    // ...then park the reader wherever it is now.
-    g_parked.store(false);
-    g_release.store(false);
-    pthread_kill(reader.native_handle(), SIGUSR1);
-    while (!g_parked.load()) std::this_thread::yield();
-    // Fill the active segment with more "dup" records and one that compaction keeps, then
-    // roll with one more "dup", which supersedes every "dup" before it; and compact.
+  const auto read_at_end = [&]() -> std::string {
+    const std::int64_t at = log->end_offset() - 1;
+    // A fresh batch each time, so that every read looks its segment up: a reused batch keeps
+    // reading the segment it holds, never the compacted copy.
+    auto r = log->read(at, 8);
+    if (!r && r.error().code() == rill::ErrorCode::kOutOfRange) return {};  // retention
+    if (r && r->next_offset() > at) return {};
+    return "read at " + std::to_string(at) +
+           (r ? std::string(" did not move") : ": " + r.error().to_string());
+  };
+  // With the reader parked (the active segment holds one "dup" record): fill the segment with
+  // more, then one record that compaction keeps, then roll with one more "dup", which
+  // supersedes every "dup" before it; and compact.
+  const auto fill_roll_compact = [&](int round) -> std::string {
     const std::uint64_t base = active_base();
-    for (std::uint64_t i = 1; i + 1 < per_segment && setup.empty(); ++i) {
-      if (!append("dup000000")) setup = "append failed";
+    for (std::uint64_t i = 1; i + 1 < per_segment; ++i) {
+      if (!append("dup000000")) return "append failed";
     }
-    if (!append("u" + std::to_string(10'000'000 + rounds))) setup = "append failed";
-    if (!append("dup000000")) setup = "append failed";
-    if (setup.empty() && active_base() != base + per_segment) setup = "the log did not roll";
-    if (setup.empty() && !log->compact()) setup = "compaction failed";
-    g_release.store(true);
-  }
-  stop.store(true);
-  g_release.store(true);
-  reader.join();
-  REQUIRE(sigaction(SIGUSR1, &old, nullptr) == 0);
-  INFO("rounds " << rounds << ", reads " << reads.load() << ": " << setup << failure);
-  CHECK(setup.empty());
-  CHECK(failure.empty());
+    if (!append("u" + std::to_string(10'000'000 + round))) return "append failed";
+    if (!append("dup000000")) return "append failed";
+    if (active_base() != base + per_segment) return "the log did not roll";
+    if (!log->compact()) return "compaction failed";
+    return {};
+  };
+  const auto run = rill_test::run_parked(300, read_at_end, fill_roll_compact);
+  INFO("rounds " << run.rounds << ", reads " << run.steps << ": " << run.setup << run.failure);
+  CHECK(run.setup.empty());
+  CHECK(run.failure.empty());
 }
 
 }  // namespace compaction_concurrency_test

@@ -14,6 +14,7 @@
 #include "rill/event_sourcing.hpp"
 #include "rill/testing.hpp"
 #include "test_util.hpp"
+#include "thread_parking.hpp"
 
 // Each test file lives in its own namespace: the tests are compiled a few files per
 // translation unit (tests/CMakeLists.txt, RILL_TEST_UNITY).
@@ -141,6 +142,50 @@ TEST_CASE("read-modify-append loops with retries on one key lose no update", "[e
   REQUIRE(values.size() == static_cast<std::size_t>(threads * per_thread));
   for (std::size_t i = 0; i < values.size(); ++i) CHECK(values[i] == std::int64_t(i) + 1);
   INFO("conflicts retried: " << conflicts.load());
+}
+
+}  // namespace event_store_concurrency_test
+
+namespace event_store_concurrency_test {
+
+TEST_CASE("a snapshot load whose record is compacted away under it finds the newer one",
+          "[es][snapshot][concurrency]") {
+  // load() looks the key's newest snapshot up, then reads it. A loader parked in between
+  // while newer snapshots fill and roll the segment and compaction drops the one it looked up
+  // read an empty batch there, and returned "no snapshot"; it now looks again.
+  TestBroker env;
+  rill::TopicConfig config;
+  config.segment_bytes = 4096;
+  config.max_record_bytes = 1024;
+  using Snaps = rill::es::SnapshotStore<std::string, std::int64_t>;
+  auto snaps = take(Snaps::open(env.broker(), "snaps", config));
+  std::int64_t version = 0;  // the newest saved; written by the main thread only
+  rill_test::require_ok(snaps.save("k", 0, version));
+
+  const auto load = [&]() -> std::string {
+    auto s = snaps.load("k");
+    if (!s) return s.error().to_string();
+    if (!s->has_value()) return "no snapshot";
+    if ((*s)->state == (*s)->version * 10) return {};
+    return "state " + std::to_string((*s)->state) + " at version " + std::to_string((*s)->version);
+  };
+  // With the loader parked: enough newer snapshots to fill the active segment and roll it,
+  // then a compaction that drops every snapshot in it but the newest.
+  const auto save_roll_compact = [&](int) -> std::string {
+    const std::uint64_t segments = snaps.topic().log(0)->segment_count();
+    while (snaps.topic().log(0)->segment_count() == segments) {
+      ++version;
+      if (!snaps.save("k", version * 10, version)) return "save failed";
+    }
+    if (!env->compact("snaps")) return "compaction failed";
+    return {};
+  };
+  const auto run =
+      rill_test::run_parked(rill_test::sanitizer_build() ? 100 : 300, load, save_roll_compact);
+  INFO("rounds " << run.rounds << ", loads " << run.steps << ", version " << version << ": "
+                 << run.setup << run.failure);
+  CHECK(run.setup.empty());
+  CHECK(run.failure.empty());
 }
 
 }  // namespace event_store_concurrency_test

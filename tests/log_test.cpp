@@ -980,11 +980,6 @@ TEST_CASE("a reused batch read at a new offset starts there, after any read that
     CHECK(batch.next_offset() == 5);
     CHECK(first_read_at(5) == 5);
   }
-  SECTION("an offset out of range") {
-    REQUIRE(first_read_at(30) == 30);
-    REQUIRE(!log->read_into(500, batch, 10).has_value());
-    CHECK(first_read_at(12) == 12);
-  }
   SECTION("a later segment, then back") {
     REQUIRE(first_read_at(190) == 190);
     REQUIRE(log->read_into(3, batch, 0).has_value());

@@ -104,14 +104,24 @@ class SnapshotStore {
     if (!k || !k->has_value()) return fail(ErrorCode::kInvalidArgument, "bad snapshot key");
     const std::int32_t p = partition_for_key(**k, topic_.partitions());
     const storage::Log* log = topic_.log(p);
-    auto s = indexes_->of(p).lookup(*log, **k, log->end_offset());
+    detail::KeyIndex& index = indexes_->of(p);
+    auto s = index.lookup(*log, **k, log->end_offset());
     if (!s) return fail(std::move(s).error());
-    if (s->last == kNoEvents) return std::optional<Snapshot<S>>();
-    auto batch = topic_.read(p, s->last, 1);
-    if (!batch) return fail(std::move(batch).error());
-    // Gone since the index saw it (a tombstone expired, say): the read returns the next record
-    // kept, which may be another key's.
-    if (batch->empty() || (*batch)[0].offset != s->last) return std::optional<Snapshot<S>>();
+    Result<ConsumerBatch<K, S>> batch = ConsumerBatch<K, S>();
+    for (;;) {
+      if (s->last == kNoEvents) return std::optional<Snapshot<S>>();
+      batch = topic_.read(p, s->last, 1);
+      if (!batch) return fail(std::move(batch).error());
+      if (!batch->empty() && (*batch)[0].offset == s->last) break;
+      // The record is gone, and the read returned the next one kept, which may be another
+      // key's. Either a newer snapshot superseded it after the lookup and compaction dropped
+      // it (a lookup against the new end finds that one), or it is gone for good (an expired
+      // tombstone, say): then the key has none.
+      auto again = index.lookup(*log, **k, log->end_offset());
+      if (!again) return fail(std::move(again).error());
+      if (again->last == s->last) return std::optional<Snapshot<S>>();
+      s = again;
+    }
     const auto& r = (*batch)[0];
     std::optional<std::int64_t> version;
     for (const storage::Header& h : r.headers) {
