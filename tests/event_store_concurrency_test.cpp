@@ -144,10 +144,6 @@ TEST_CASE("read-modify-append loops with retries on one key lose no update", "[e
   INFO("conflicts retried: " << conflicts.load());
 }
 
-}  // namespace event_store_concurrency_test
-
-namespace event_store_concurrency_test {
-
 TEST_CASE("a snapshot load whose record is compacted away under it finds the newer one",
           "[es][snapshot][concurrency]") {
   // load() looks the key's newest snapshot up, then reads it. A loader parked in between
