@@ -16,6 +16,12 @@
 //  1k  row 1 with LogConfig::clock = CoarseClock (timestamps at the kernel tick, opt-in).
 //  1c, 2c, 3c (information, no target): the same rill figures beside a bare baseline that also
 //     computes (or, reading, checks) a CRC-32C of each record, as rill does for every frame.
+//  1f, 2f (information): rows 1 and 2 beside the bare append into a file that is not
+//     pre-faulted, so that its first write to each page faults (as in a file grown and mapped
+//     as it fills, issue 8's "bare mapped file grown in 64 MiB steps").
+//  3w (information): a walk of rill's own segment file that decodes only the varints leading
+//     to each value and touches what rows 3a/3b touch, with no checks and no RecordView: what
+//     the format itself costs a reader, against the bare read.
 //  4  append-to-wake latency: a consumer asleep in Log::wait_for, a producer appending one
 //     record at a time (spin-paced, so the consumer is asleep at every append), beside a bare
 //     futex hand-off (atomic store + FUTEX_WAKE_PRIVATE / FUTEX_WAIT_PRIVATE). The same two
@@ -194,7 +200,10 @@ static_assert(sizeof(BareHeader) == 16);
 
 class BareFile {
  public:
-  BareFile(const std::string& path, std::size_t bytes) : path_(path), size_(bytes) {
+  // `prefault`: populate every page for writing before the clock starts (the baseline the
+  // targets use); without it, the appender's first write to each page faults (rows 1f, 2f).
+  BareFile(const std::string& path, std::size_t bytes, bool prefault = true)
+      : path_(path), size_(bytes) {
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd_ < 0) die("open " + path + ": " + std::strerror(errno));
     if (const int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size_)); err != 0) {
@@ -205,7 +214,7 @@ class BareFile {
     data_ = static_cast<std::byte*>(p);
     // Pre-fault every page for writing, as rill's worker does ahead of its appender (rill
     // does it concurrently, 4 MiB ahead; the baseline does it all before the clock starts).
-    if (::madvise(data_, size_, MADV_POPULATE_WRITE) != 0) {
+    if (prefault && ::madvise(data_, size_, MADV_POPULATE_WRITE) != 0) {
       const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
       for (std::size_t i = 0; i < size_; i += page) data_[i] = std::byte{0};
     }
@@ -353,6 +362,64 @@ ReadResult rill_read(const Log& log) {
     next = batch.next_offset();
   }
   const double s = seconds_since(t0);
+  g_sink = g_sink + sum;
+  return {s, count, sum};
+}
+
+// Row 3w: the least any reader of rill's format must do for what row 3 reads. Walks the
+// batches of the log's one segment, read-only and mapped with MAP_POPULATE (page tables
+// warm, as the bare read's are), decoding only the varints that lead to each value, touching
+// the value's size and first byte as rows 3a/3b do: no checks, no CRC, no RecordView. Not
+// something a library could ship (it trusts every byte); it measures the format, not the code.
+ReadResult format_walk(const std::string& dir, std::uint64_t n) {
+  std::string path;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".log") {
+      if (!path.empty()) die("format walk: " + dir + " has more than one segment");
+      path = e.path().string();
+    }
+  }
+  if (path.empty()) die("format walk: no segment in " + dir);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("open " + path + ": " + std::strerror(errno));
+  const std::size_t bytes = std::filesystem::file_size(path);
+  void* m = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) die("mmap " + path + ": " + std::strerror(errno));
+  const auto* base = static_cast<const std::byte*>(m);
+  namespace st = rill::storage;
+  std::uint64_t sum = 0;
+  std::uint64_t count = 0;
+  std::uint64_t pos = st::kFileHeaderSize;
+  bool bad = false;
+  const auto t0 = SteadyClock::now();
+  while (count < n && pos + st::kFrameHeaderSize <= bytes) {
+    const std::byte* f = base + pos;
+    const std::uint32_t size = st::read_u32(f);
+    const std::uint16_t records = st::read_u16(f + offsetof(st::FrameHeader, count));
+    if (size < st::kFrameHeaderSize || size > bytes - pos) break;
+    const std::byte* const end = f + size;
+    const std::byte* p = f + st::kFrameHeaderSize;
+    for (std::uint16_t i = 0; i < records && p != nullptr; ++i) {
+      std::uint64_t len = 0, skip = 0, key = 0, value = 0;
+      p = st::get_varint(p, end, &len);
+      if (p == nullptr) break;
+      const std::byte* const next = p + len;
+      p = st::get_varint(p, end, &skip);                    // offset delta
+      if (p != nullptr) p = st::get_varint(p, end, &skip);  // timestamp delta
+      if (p != nullptr) p = st::get_varint(p, end, &key);
+      if (p != nullptr) p = st::get_varint(p + (key == 0 ? 0 : key - 1), end, &value);
+      if (p == nullptr || value == 0) break;
+      sum += (value - 1) + static_cast<unsigned char>(*p);
+      p = next;
+    }
+    bad |= p == nullptr;
+    count += records;
+    pos += st::align_frame(size);
+  }
+  const double s = seconds_since(t0);
+  ::munmap(m, bytes);
+  if (bad) die("format walk: a record did not decode");
   g_sink = g_sink + sum;
   return {s, count, sum};
 }
@@ -549,7 +616,7 @@ int main(int argc, char** argv) {
               o.samples, o.pace_min_us, o.pace_max_us);
   std::fflush(stdout);
 
-  std::vector<double> bare_app, bare_rd, bare_app_crc, bare_rd_crc;
+  std::vector<double> bare_app, bare_rd, bare_app_crc, bare_rd_crc, bare_app_lazy, walk_rd;
   std::vector<double> rill_app, rill_app_coarse, rill_bat, rill_rd_v, rill_rd_nv;
   long faults_single = 0;
   long faults_batch = 0;
@@ -572,6 +639,11 @@ int main(int argc, char** argv) {
       const ReadResult r = bare_read<true>(bare.data());
       if (r.count != n || r.sum != expect_sum) die("bare read (checksums) mismatch");
       bare_rd_crc.push_back(static_cast<double>(n) / r.seconds);
+    }
+    {
+      BareFile bare(g_root + "/bare.dat", bare_bytes, false);
+      g_bare_end.store(0, std::memory_order_relaxed);
+      bare_app_lazy.push_back(static_cast<double>(n) / bare_append<false>(bare.data(), n, vb));
     }
     std::fprintf(stderr, ", append");
     const std::string dir_a = g_root + "/single";
@@ -599,6 +671,11 @@ int main(int argc, char** argv) {
       const ReadResult r = rill_read(*log);
       if (r.count != n || r.sum != expect_sum) die("rill read mismatch with the bare read");
       (verify ? rill_rd_v : rill_rd_nv).push_back(static_cast<double>(n) / r.seconds);
+      if (!verify) {
+        const ReadResult w = format_walk(dir_a, n);
+        if (w.count != n || w.sum != expect_sum) die("format walk mismatch with the bare read");
+        walk_rd.push_back(static_cast<double>(n) / w.seconds);
+      }
     }
     std::filesystem::remove_all(dir_a);
     std::fprintf(stderr, ", batch\n");
@@ -623,6 +700,8 @@ int main(int argc, char** argv) {
   const double b_rd = median(bare_rd);
   const double b_app_crc = median(bare_app_crc);
   const double b_rd_crc = median(bare_rd_crc);
+  const double b_app_lazy = median(bare_app_lazy);
+  const double r_walk = median(walk_rd);
   const double r_app = median(rill_app);
   const double r_app_k = median(rill_app_coarse);
   const double r_bat = median(rill_bat);
@@ -639,6 +718,8 @@ int main(int argc, char** argv) {
       verdict(r_app / b_app >= 0.50), note);
   row("1c", "  same, vs bare + CRC-32C", rate(r_app, dvb), rate(b_app_crc, dvb), r_app / b_app_crc,
       "info", "", "bare also checksums each record");
+  row("1f", "  same, vs bare with faults inline", rate(r_app, dvb), rate(b_app_lazy, dvb),
+      r_app / b_app_lazy, "info", "", "bare not pre-faulted: it faults on each new page");
   row("1k", "  same, LogConfig::clock CoarseClock", rate(r_app_k, dvb), rate(b_app, dvb),
       r_app_k / b_app, ">=0.50", verdict(r_app_k / b_app >= 0.50),
       "timestamps trail by < 1 tick; opt-in");
@@ -649,12 +730,16 @@ int main(int argc, char** argv) {
       verdict(r_bat / b_app >= 0.80), note);
   row("2c", "  same, vs bare + CRC-32C", rate(r_bat, dvb), rate(b_app_crc, dvb), r_bat / b_app_crc,
       "info", "", "bare also checksums each record");
+  row("2f", "  same, vs bare with faults inline", rate(r_bat, dvb), rate(b_app_lazy, dvb),
+      r_bat / b_app_lazy, "info", "", "bare not pre-faulted: it faults on each new page");
   row("3a", "read_into, verify_checksums=true", rate(r_rdv, dvb), rate(b_rd, dvb), r_rdv / b_rd,
       ">=0.80", verdict(r_rdv / b_rd >= 0.80), "bare checks no checksum");
   row("3c", "  same, vs bare + CRC-32C check", rate(r_rdv, dvb), rate(b_rd_crc, dvb),
       r_rdv / b_rd_crc, "info", "", "bare also checks each record's checksum");
   row("3b", "read_into, verify_checksums=false", rate(r_rdn, dvb), rate(b_rd, dvb), r_rdn / b_rd,
       ">=0.80", verdict(r_rdn / b_rd >= 0.80), "");
+  row("3w", "  bare walk of rill's own segment", rate(r_walk, dvb), rate(b_rd, dvb), r_walk / b_rd,
+      "info", "", "decodes only the fields read; no checks, no views");
   const double p50r = percentile(lat_rill, 0.50), p50b = percentile(lat_bare, 0.50);
   const double p99r = percentile(lat_rill, 0.99), p99b = percentile(lat_bare, 0.99);
   const double p999r = percentile(lat_rill, 0.999), p999b = percentile(lat_bare, 0.999);
