@@ -9,10 +9,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -21,6 +25,7 @@
 #include <vector>
 
 #include "catch.hpp"
+#include "fault_injection.hpp"
 #include "result_checks.hpp"
 #include "rill/broker.hpp"
 #include "rill/consumer.hpp"
@@ -1105,6 +1110,281 @@ TEST_CASE("delete_group forgets committed offsets, for good; refused while membe
   CHECK(m.seen[{"t", 0}].size() == 5);
   require_ok(m.consumer.commit());
   CHECK(ConsumerGroup::list(*broker) == std::vector<std::string>{"g", "keep"});
+}
+
+// --- closed consumers, bad offsets, deleted topics ------------------------------------------
+
+TEST_CASE("a closed consumer cannot subscribe, assign or commit again", "[group][close]") {
+  // A closed consumer that subscribed again joined the group with nothing left to make it
+  // leave (its destructor's close() returned at once): its share of the partitions went
+  // unread until its session timed out, and the group kept a pointer into it.
+  TempDir dir;
+  auto broker = open_backend(true, dir);
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  fill(topic, 3);
+  {
+    StringConsumer c(*broker, member_config("g", AssignmentStrategy::kRange));
+    require_ok(c.subscribe({"t"}));
+    (void)take(c.poll(std::chrono::milliseconds(0)));
+    require_ok(c.close());
+    require_error(c.subscribe({"t"}), ErrorCode::kClosed);
+    require_error(c.assign({{"t", 0}}), ErrorCode::kClosed);
+    require_error(c.commit(), ErrorCode::kClosed);
+    require_error(c.commit({{{"t", 0}, OffsetAndMetadata{1, {}, 0}}}), ErrorCode::kClosed);
+    require_error(c.poll(std::chrono::milliseconds(0)), ErrorCode::kClosed);
+  }
+  // The consumer is gone and left nothing behind: a new member takes every partition at once.
+  ConsumerGroup admin(*broker, "g");
+  CHECK(take(admin.describe()).members.empty());
+  StringConsumer next(*broker, member_config("g", AssignmentStrategy::kRange));
+  require_ok(next.subscribe({"t"}));
+  (void)take(next.poll(std::chrono::milliseconds(0)));
+  CHECK(next.assignment().size() == 2);
+}
+
+TEST_CASE("negative offsets and partitions that do not exist are not committed",
+          "[group][commit]") {
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  CAPTURE(in_memory);
+  auto broker = open_backend(in_memory, dir);
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  fill(topic, 5);
+  StringConsumer c(*broker, member_config("g", AssignmentStrategy::kRange));
+  require_ok(c.commit({{{"t", 0}, OffsetAndMetadata{3, {}, 0}}}));
+  // Outside the group's membership (no subscribe): the partition must exist.
+  require_error(c.commit({{{"t", 0}, OffsetAndMetadata{-1, {}, 0}}}), ErrorCode::kInvalidArgument);
+  require_error(
+      c.commit({{{"t", 1}, OffsetAndMetadata{2, {}, 0}}, {{"t", 0}, OffsetAndMetadata{-5, {}, 0}}}),
+      ErrorCode::kInvalidArgument);
+  require_error(c.commit({{{"t", 2}, OffsetAndMetadata{1, {}, 0}}}), ErrorCode::kNotFound);
+  require_error(c.commit({{{"nope", 0}, OffsetAndMetadata{1, {}, 0}}}), ErrorCode::kNotFound);
+  // Nothing of a refused commit was kept.
+  CHECK(take(c.committed({"t", 0}))->offset == 3);
+  CHECK(take(c.committed({"t", 1})) == std::nullopt);
+  // A member's commits too.
+  require_ok(c.subscribe({"t"}));
+  (void)take(c.poll(std::chrono::milliseconds(0)));
+  require_error(c.commit({{{"t", 0}, OffsetAndMetadata{-1, {}, 0}}}), ErrorCode::kInvalidArgument);
+  CHECK(take(c.committed({"t", 0}))->offset == 3);
+  // The admin view's lag of a partition with a committed offset.
+  ConsumerGroup admin(*broker, "g");
+  for (const auto& l : take(admin.lag())) CHECK(l.lag >= 0);
+}
+
+TEST_CASE("a topic deleted and created again under a live group", "[group][delete-topic]") {
+  // The member keeps its subscription by name, as Kafka's does: it moves on to the topic now
+  // under the name, from the start (deleting the topic forgot the group's offsets). Before,
+  // a member granted a partition its old handle did not have dereferenced a null log, and one
+  // whose partitions kept their numbers read the deleted topic's closed logs forever.
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  const std::int32_t again = GENERATE(2, 4);  // partitions of the new topic
+  CAPTURE(in_memory, again);
+  auto broker = open_backend(in_memory, dir);
+  auto old_topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  fill(old_topic, 5);
+  Group g(*broker, "g");
+  Member& m = g.join({"t"});
+  g.settle();
+  require_ok(m.consumer.commit());
+  CHECK(take(m.consumer.committed({"t", 0}))->offset == 5);
+
+  require_ok(broker->delete_topic("t"));
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(again)));
+  fill(topic, 3);
+  m.seen.clear();
+  for (int i = 0; i < 20; ++i) g.poll(m);
+  CHECK(m.owned().size() == static_cast<std::size_t>(again));
+  for (std::int32_t p = 0; p < again; ++p) {
+    CAPTURE(p);
+    CHECK(m.seen[{"t", p}] == std::vector<std::int64_t>{0, 1, 2});
+  }
+  // And it commits there.
+  require_ok(m.consumer.commit());
+  CHECK(take(m.consumer.committed({"t", 0}))->offset == 3);
+}
+
+// Topics "t" and "u" of one partition and `n` records each; group "g" commits `t_at` on t
+// and `u_at` on u.
+void commit_on_two_topics(Broker& broker, int n, std::int64_t t_at, std::int64_t u_at) {
+  auto topic = take(StringTopic::create(broker, "t", small_topic(1)));
+  auto other = take(StringTopic::create(broker, "u", small_topic(1)));
+  fill(topic, n);
+  fill(other, n);
+  StringConsumer c(broker, member_config("g", AssignmentStrategy::kRange));
+  require_ok(c.commit(
+      {{{"t", 0}, OffsetAndMetadata{t_at, {}, 0}}, {{"u", 0}, OffsetAndMetadata{u_at, {}, 0}}}));
+}
+
+TEST_CASE("deleting a topic forgets every group's committed offsets for it",
+          "[group][delete-topic]") {
+  // Kafka deletes a deleted topic's offsets. Kept, they made a group start a topic created
+  // again under the name at the old offsets, skipping the records below them.
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  CAPTURE(in_memory);
+  auto broker = open_backend(in_memory, dir);
+  commit_on_two_topics(*broker, 8, 6, 7);
+  {
+    StringConsumer d(*broker, member_config("h", AssignmentStrategy::kRange));
+    require_ok(d.commit({{{"t", 0}, OffsetAndMetadata{4, {}, 0}}}));
+  }
+  require_ok(broker->delete_topic("t"));
+  const auto check = [&] {
+    StringConsumer probe(*broker, member_config("g", AssignmentStrategy::kRange));
+    CHECK(take(probe.committed({"t", 0})) == std::nullopt);
+    CHECK(take(probe.committed({"u", 0}))->offset == 7);
+    StringConsumer probe_h(*broker, member_config("h", AssignmentStrategy::kRange));
+    CHECK(take(probe_h.committed({"t", 0})) == std::nullopt);
+    CHECK(ConsumerGroup::list(*broker) == std::vector<std::string>{"g"});
+  };
+  check();
+  if (!in_memory) {  // the tombstones are durable
+    broker.reset();
+    broker = open_backend(false, dir);
+    check();
+  }
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(1)));
+  fill(topic, 8);
+  Group g(*broker, "g");
+  Member& m = g.join({"t"});
+  g.settle();
+  CHECK(m.seen[{"t", 0}].size() == 8);  // from 0, not from the deleted topic's 6
+}
+
+TEST_CASE("offsets of a topic removed while the broker was closed are forgotten on open",
+          "[group][delete-topic]") {
+  // A crash between deleting a topic and forgetting its offsets, or a topic directory removed
+  // by hand: the offsets are forgotten when the broker next loads them.
+  TempDir dir;
+  auto broker = open_backend(false, dir);
+  commit_on_two_topics(*broker, 4, 3, 2);
+  broker.reset();
+  std::filesystem::remove_all(dir.sub("data") + "/t");
+  broker = open_backend(false, dir);
+  StringConsumer probe(*broker, member_config("g", AssignmentStrategy::kRange));
+  CHECK(take(probe.committed({"t", 0})) == std::nullopt);
+  CHECK(take(probe.committed({"u", 0}))->offset == 2);
+}
+
+TEST_CASE("a log sink may list groups when a rebalance is reported", "[group][log-sink]") {
+  // The sink is called with no lock of rill's held. list_groups() held the broker's group
+  // table lock while asking each group for members, which can expire one and report the
+  // rebalance: a sink calling list_groups() then deadlocked. And a rebalance caused by
+  // run_due()'s expiry was reported only at the group's next call.
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(1'000'000);
+  rill::BrokerOptions options;
+  options.prefault_bytes = 0;
+  options.clock = clock;
+  options.background_thread = false;
+  Broker* self = nullptr;
+  std::atomic<int> rebalances{0};
+  std::atomic<int> listed{0};
+  options.log_sink = [&](const rill::LogEvent& e) {
+    if (e.kind != rill::LogEvent::Kind::kRebalance) return;
+    ++rebalances;
+    if (self != nullptr) listed += static_cast<int>(self->list_groups().size());
+  };
+  auto broker = take(Broker::open_in_memory(options));
+  self = broker.get();
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  ConsumerConfig cfg = member_config("g", AssignmentStrategy::kRange);
+  cfg.session_timeout_ms = 10'000;
+  StringConsumer c(*broker, cfg);
+  require_ok(c.subscribe({"t"}));
+  (void)take(c.poll(std::chrono::milliseconds(0)));
+  clock->advance_ms(20'000);
+  for (const char* how : {"list_groups", "run_due"}) {
+    CAPTURE(how);
+    const int before = rebalances.load();
+    auto done = std::async(std::launch::async, [&] {
+      if (std::string(how) == "list_groups") {
+        (void)broker->list_groups();
+      } else {
+        (void)broker->run_due();
+      }
+    });
+    const bool finished = done.wait_for(std::chrono::seconds(20)) == std::future_status::ready;
+    if (!finished) {
+      // Deadlocked: fail now; the stuck thread keeps the process from exiting cleanly.
+      FAIL_CHECK("deadlock in " << how);
+      std::_Exit(1);
+    }
+    CHECK(rebalances.load() == before + 1);  // the expiry, reported at once
+    // The member rejoins at its next poll; expire it again for the next round.
+    (void)take(c.poll(std::chrono::milliseconds(0)));
+    CHECK(c.assignment().size() == 2);
+    clock->advance_ms(20'000);
+  }
+  CHECK(listed.load() > 0);  // the sink's own calls listed the group
+}
+
+TEST_CASE("a failed commit before a rebalance gives the partitions up and is reported",
+          "[group][auto-commit][log-sink]") {
+  // With auto-commit, a member commits what it gives up before the next owner takes it. When
+  // that commit fails (here: the offsets topic cannot roll to a new segment), Kafka's consumer
+  // logs it and gives the partitions up all the same; rill did the same silently. It now
+  // says so through the log sink, and the next owner reads from the last commit that held.
+  TempDir dir;
+  std::vector<rill::LogEvent> events;
+  std::mutex events_mu;
+  rill::BrokerOptions options;
+  options.prefault_bytes = 0;
+  options.log_sink = [&](const rill::LogEvent& e) {
+    std::lock_guard lock(events_mu);
+    events.push_back(e);
+  };
+  auto broker = take(Broker::open(dir.sub("data"), options));
+  // The offsets topic, made ahead with small segments so that commits fill one quickly.
+  TopicConfig offsets_config;
+  offsets_config.partitions = 1;
+  offsets_config.cleanup_policy = rill::CleanupPolicy::kCompact;
+  offsets_config.segment_bytes = 64 * 1024;
+  offsets_config.max_record_bytes = 1024;
+  (void)take(broker->create_topic(Broker::kOffsetsTopic, offsets_config));
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  fill(topic, 4);
+  ConsumerConfig cfg = member_config("g", AssignmentStrategy::kRange);
+  cfg.enable_auto_commit = true;
+  cfg.auto_commit_interval_ms = 1'000'000'000;  // only the rebalance commits
+  StringConsumer a(*broker, cfg);
+  require_ok(a.subscribe({"t"}));
+  CHECK(take(a.poll(std::chrono::milliseconds(0))).size() == 8);
+  require_ok(
+      a.commit({{{"t", 0}, OffsetAndMetadata{1, {}, 0}}, {{"t", 1}, OffsetAndMetadata{1, {}, 0}}}));
+  {
+    // No new segment for the offsets topic from now on; commit until its segment is full.
+    rill_test::FaultInjector full(
+        {.op = rill_test::FileOp::kGrow, .err = ENOSPC, .path_contains = "__consumer_offsets"});
+    int commits = 0;
+    while (a.commit({{{"t", 0}, OffsetAndMetadata{1, {}, 0}}})) REQUIRE(++commits < 100'000);
+    REQUIRE(full.failures() > 0);
+    StringConsumer b(*broker, cfg);
+    require_ok(b.subscribe({"t"}));
+    (void)take(b.poll(std::chrono::milliseconds(0)));  // joins: a must give one partition up
+    (void)take(a.poll(std::chrono::milliseconds(0)));  // ... and its commit of 4 fails
+    auto got = take(b.poll(std::chrono::milliseconds(0)));
+    REQUIRE(a.assignment().size() == 1);
+    REQUIRE(b.assignment().size() == 1);
+    // b starts where the last commit that held left the partition: offset 1, not 4.
+    REQUIRE(got.size() == 3);
+    CHECK(got.begin()->offset == 1);
+    full.heal();
+    require_ok(b.close());
+  }
+  std::lock_guard lock(events_mu);
+  const auto failed = std::count_if(events.begin(), events.end(), [](const rill::LogEvent& e) {
+    return e.kind == rill::LogEvent::Kind::kCommitFailed;
+  });
+  CHECK(failed == 1);
+  for (const auto& e : events) {
+    if (e.kind == rill::LogEvent::Kind::kCommitFailed) {
+      CHECK(e.message.find("group 'g'") != std::string::npos);
+      CHECK(std::string(rill::to_string(e.kind)) == "commit-failed");
+    }
+  }
 }
 
 }  // namespace group_test

@@ -104,9 +104,10 @@ struct PartitionRecovery {
 // Something the broker did or found that an operator may want in the application's log.
 struct LogEvent {
   enum class Kind {
-    kRecovery,   // a partition's recovery on open was not clean (see storage::RecoveryReport)
-    kRetention,  // retention deleted segments of a partition
-    kRebalance,  // a consumer group moved to a new generation
+    kRecovery,      // a partition's recovery on open was not clean (see storage::RecoveryReport)
+    kRetention,     // retention deleted segments of a partition
+    kRebalance,     // a consumer group moved to a new generation
+    kCommitFailed,  // an automatic commit failed where no caller gets the error (a rebalance)
   };
   Kind kind = Kind::kRecovery;
   std::string topic{};          // empty for kRebalance
@@ -123,6 +124,8 @@ inline const char* to_string(LogEvent::Kind k) noexcept {
       return "retention";
     case LogEvent::Kind::kRebalance:
       return "rebalance";
+    case LogEvent::Kind::kCommitFailed:
+      return "commit-failed";
   }
   return "?";
 }
@@ -566,6 +569,15 @@ class Broker {
     if (!state) return fail(std::move(state).error());
     auto store = group::OffsetStore::open((*state)->partition(0));
     if (!store) return fail(std::move(store).error());
+    // Offsets of topics that no longer exist: delete_topic() forgets them, but a crash (or a
+    // failed append) between deleting a topic and forgetting its offsets leaves them, and a
+    // topic created later under the name would start from them.
+    for (const std::string& topic : (*store)->topics()) {
+      if (is_internal_topic(topic) || self.topic_state(topic)) continue;
+      if (auto forgot = (*store)->delete_topic(topic); !forgot) {
+        return fail(std::move(forgot).error());
+      }
+    }
     offsets_topic_ = std::move(*state);
     offsets_ = std::move(*store);
     return offsets_.get();
@@ -600,11 +612,16 @@ class Broker {
   std::vector<std::string> list_groups() const {
     std::vector<std::string> out;
     if (auto store = offset_store()) out = (*store)->groups();
+    // has_members() may expire members and report a rebalance to the log sink, which may call
+    // back into the broker's group functions: not under groups_mu_ (tests/group_test.cpp,
+    // "a log sink may list groups when a rebalance is reported").
+    std::vector<std::pair<std::string, std::shared_ptr<group::GroupCoordinator>>> groups;
     {
       std::lock_guard lock(groups_mu_);
-      for (const auto& [id, c] : groups_) {
-        if (c->has_members()) out.push_back(id);
-      }
+      groups.assign(groups_.begin(), groups_.end());
+    }
+    for (const auto& [id, c] : groups) {
+      if (c->has_members()) out.push_back(id);
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -633,9 +650,31 @@ class Broker {
     return reports;
   }
 
-  // Deletes a topic and its data. Handles on it see it as deleted (their sends fail with
-  // kNotFound); records they already read stay valid while they hold them. kNotFound if absent.
+  // Deletes a topic and its data, and every group's committed offsets for it (as Kafka does:
+  // a topic created again under the name starts without them). Handles on it see it as
+  // deleted (their sends fail with kNotFound); records they already read stay valid while
+  // they hold them; consumers move on to a topic created again under the name (consumer.hpp).
+  // Errors: kNotFound if absent; kInvalidArgument for an internal topic; kIoError for the
+  // files, with the topic unchanged; an error appending to the offsets topic, with the topic
+  // deleted (its offsets are then forgotten when the broker next loads the offsets: see
+  // offset_store(), which also covers a crash between the two steps).
   Result<void> delete_topic(std::string_view name) {
+    RILL_TRY(delete_topic_data(name));
+    // After the topic is gone and outside mu_ (offset_store() may create its topic). Only
+    // when committed offsets can exist: a broker that never had groups keeps no store.
+    bool has_store;
+    {
+      std::lock_guard lock(mu_);
+      has_store = topics_.count(kOffsetsTopic) != 0;
+    }
+    if (!has_store) return {};
+    auto store = offset_store();
+    if (!store) return fail(std::move(store).error());
+    return (*store)->delete_topic(name);
+  }
+
+ private:
+  Result<void> delete_topic_data(std::string_view name) {
     if (is_internal_topic(name)) {
       return fail(ErrorCode::kInvalidArgument, "topic '" + std::string(name) + "' is internal");
     }
@@ -668,6 +707,7 @@ class Broker {
     return {};
   }
 
+ public:
   // Grows a topic to `total` partitions (Kafka allows only more: keys may then map to other
   // partitions). Errors: kNotFound; kInvalidArgument when total is not more than now or
   // exceeds kMaxPartitions.
@@ -765,6 +805,12 @@ class Broker {
   const std::shared_ptr<Clock>& clock_ptr() const noexcept { return clock_; }
   const std::string& directory() const noexcept { return dir_; }
   bool in_memory() const noexcept { return dir_.empty(); }
+
+  // Passes `e` to BrokerOptions::log_sink, if set. For the typed layer (a consumer's failed
+  // automatic commit); call with no lock of rill's held, as the sink's contract says.
+  void log_event(const LogEvent& e) const {
+    if (options_.log_sink) options_.log_sink(e);
+  }
 
   // The shared state of a topic, for the typed layer (Topic<K,V>). kNotFound if absent.
   Result<std::shared_ptr<detail::TopicState>> topic_state(std::string_view name) const {

@@ -110,9 +110,10 @@ class Consumer {
   // Joins the group to consume `topics`, sharing their partitions with the group's other
   // members. Replaces an earlier subscription or assignment. Errors: kInvalidArgument without
   // a group id or with a strategy the group does not use; kNotFound for a missing topic;
-  // kInvalidArgument for a topic of other types.
+  // kInvalidArgument for a topic of other types; kClosed after close().
   Result<void> subscribe(const std::vector<std::string>& topics,
                          RebalanceCallbacks callbacks = {}) {
+    RILL_TRY(check_open());
     if (config_.group_id.empty()) {
       return fail(ErrorCode::kInvalidArgument, "subscribe() needs a group_id; use assign()");
     }
@@ -144,8 +145,9 @@ class Consumer {
 
   // Takes exactly these partitions, outside any group management (commits still go to the
   // group, if there is a group id). Errors: kNotFound / kOutOfRange for a missing topic or
-  // partition; kInvalidArgument while subscribed.
+  // partition; kInvalidArgument while subscribed; kClosed after close().
   Result<void> assign(const std::vector<TopicPartition>& partitions) {
+    RILL_TRY(check_open());
     if (!member_id_.empty()) {
       return fail(ErrorCode::kInvalidArgument, "assign() while subscribed; unsubscribe() first");
     }
@@ -179,7 +181,7 @@ class Consumer {
   // kOutOfRange when a position has no committed offset and auto_offset_reset is kNone;
   // kCorruption for records that fail their checks or do not decode; kClosed after close().
   Result<ConsumerRecords<K, V>> poll(std::chrono::milliseconds timeout) {
-    if (closed_) return fail(ErrorCode::kClosed, "consumer is closed");
+    RILL_TRY(check_open());
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     ConsumerRecords<K, V> out;
     for (;;) {
@@ -187,6 +189,7 @@ class Consumer {
       if (wakeup_.exchange(false, std::memory_order_acq_rel)) {
         return fail(ErrorCode::kInterrupted, "wakeup() was called");
       }
+      refresh_deleted_topics();
       RILL_TRY(sync_group());
       RILL_TRY(maybe_auto_commit());
       bool moved = false;
@@ -218,8 +221,12 @@ class Consumer {
   // for a consumer using assign(), when the group has active members.
   Result<void> commit() { return commit(current_positions()); }
 
-  // Commits exactly these offsets (each the offset of the next record to read).
+  // Commits exactly these offsets (each the offset of the next record to read). Errors as
+  // commit(), and: kInvalidArgument for a negative offset; kNotFound, outside the group's
+  // membership, for a partition that does not exist; kClosed after close(). A refused
+  // commit keeps none of its offsets.
   Result<void> commit(const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
+    RILL_TRY(check_open());
     if (config_.group_id.empty()) {
       return fail(ErrorCode::kInvalidArgument, "commit() needs a group_id");
     }
@@ -320,9 +327,9 @@ class Consumer {
 
   // The partitions assigned to this consumer now.
   std::vector<TopicPartition> assignment() const {
-    std::vector<TopicPartition> out;
-    for (const auto& [tp, unused] : owned_) out.push_back(tp);
-    return out;
+    std::set<TopicPartition> all(unopened_);
+    for (const auto& [tp, unused] : owned_) all.insert(tp);
+    return {all.begin(), all.end()};
   }
 
   const std::string& member_id() const noexcept { return member_id_; }
@@ -371,12 +378,21 @@ class Consumer {
     }
   }
 
+  // close() ends the consumer for good, as Kafka's does: a closed consumer that could
+  // subscribe again joined its group with no close() left to leave it (its destructor's close
+  // returns at once), and the group kept a pointer to its bell past its destruction.
+  Result<void> check_open() const {
+    if (closed_) return fail(ErrorCode::kClosed, "consumer is closed");
+    return {};
+  }
+
   Unexpected not_assigned(const TopicPartition& tp) const {
     return fail(ErrorCode::kInvalidArgument, tp.topic + "-" + std::to_string(tp.partition) +
                                                  " is not assigned to this consumer");
   }
 
   Result<void> open_topics(const std::vector<std::string>& names) {
+    refresh_deleted_topics();
     for (const auto& name : names) {
       if (topics_.count(name) != 0) continue;
       auto t = Topic<K, V>::open(*broker_, name);
@@ -386,16 +402,59 @@ class Consumer {
     return {};
   }
 
+  // Topics deleted since this consumer opened them (Broker::delete_topic), perhaps created
+  // again under the same name. Their partitions move to the topic now under the name, from
+  // its committed offset or as auto_offset_reset says (deleting the topic forgot the
+  // group's offsets), as Kafka's consumer, which fetches by name, moves on to a re-created
+  // topic; a partition the name no longer has waits for the group's next rebalance (or,
+  // assigned by hand, until the name has it again). Without this a member kept reading the
+  // deleted topic's closed logs forever, and one granted a partition the old handle did not
+  // have dereferenced a null log (tests/group_test.cpp, "a topic deleted and created again
+  // under a live group"). Cost per poll: one atomic load per topic.
+  void refresh_deleted_topics() {
+    std::vector<std::string> names;
+    for (const auto& [name, topic] : topics_) {
+      if (topic.deleted()) names.push_back(name);
+    }
+    for (const auto& name : names) {
+      std::vector<TopicPartition> moving;
+      for (const auto& [tp, unused] : owned_) {
+        if (tp.topic == name) moving.push_back(tp);
+      }
+      for (const auto& tp : moving) release(tp);  // before the old handle goes: it owns the log
+      // Kept, not dropped: records of earlier polls view its name (ConsumerRecord::topic).
+      retired_topics_.push_back(std::move(topics_.at(name)));
+      topics_.erase(name);
+      if (auto t = Topic<K, V>::open(*broker_, name)) topics_.emplace(name, std::move(*t));
+      for (const auto& tp : moving) unopened_.insert(tp);
+    }
+    // Partitions granted (or assigned) whose topic or partition could not be opened: again.
+    std::set<TopicPartition> retry;
+    retry.swap(unopened_);
+    for (const auto& tp : retry) take(tp);
+  }
+
+  // Starts consuming `tp`, or remembers it in unopened_ (for the next poll) when its topic or
+  // partition cannot be opened now: a partition granted while its topic is being deleted.
   void take(const TopicPartition& tp) {
+    auto t = topics_.find(tp.topic);
+    if (t == topics_.end() || t->second.deleted()) {
+      if (t != topics_.end()) return (void)unopened_.insert(tp);  // refresh_deleted_topics' job
+      auto opened = Topic<K, V>::open(*broker_, tp.topic);
+      if (!opened) return (void)unopened_.insert(tp);
+      t = topics_.emplace(tp.topic, std::move(*opened)).first;
+    }
+    storage::Log* log = t->second.log(tp.partition);
+    if (log == nullptr) return (void)unopened_.insert(tp);
     PartitionState st;
-    const Topic<K, V>& topic = topics_.at(tp.topic);
-    st.log = topic.log(tp.partition);
-    st.topic = &topic.name();
+    st.log = log;
+    st.topic = &t->second.name();
     st.log->add_notifier(&bell_);
     owned_[tp] = std::move(st);
   }
 
   void release(const TopicPartition& tp) {
+    unopened_.erase(tp);
     auto it = owned_.find(tp);
     if (it == owned_.end()) return;
     it->second.log->remove_notifier(&bell_);
@@ -404,6 +463,7 @@ class Consumer {
 
   void drop_manual_assignment() {
     while (!owned_.empty()) release(owned_.begin()->first);
+    unopened_.clear();
   }
 
   std::map<TopicPartition, OffsetAndMetadata> current_positions() const {
@@ -474,7 +534,21 @@ class Consumer {
           if (it != owned_.end() && it->second.position >= 0)
             offsets[tp] = {it->second.position, {}, 0};
         }
-        if (!offsets.empty()) (void)commit(offsets);
+        // Kafka's consumer logs a failed commit here and gives the partitions up all the
+        // same: their next owner may then read again what was delivered since the last
+        // commit. Said through the broker's log sink rather than dropped.
+        if (!offsets.empty()) {
+          if (auto r = commit(offsets); !r) {
+            broker_->log_event({LogEvent::Kind::kCommitFailed,
+                                {},
+                                -1,
+                                0,
+                                "group '" + config_.group_id + "': member " + member_id_ +
+                                    ": the commit before giving up partitions failed (" +
+                                    r.error().to_string() +
+                                    "); their next owner may read some records again"});
+          }
+        }
       }
       if (callbacks_.on_revoked) callbacks_.on_revoked(hb.revoke);
       for (const auto& tp : hb.revoke) release(tp);
@@ -610,6 +684,8 @@ class Consumer {
   RebalanceCallbacks callbacks_;
   std::map<std::string, Topic<K, V>> topics_;
   std::map<TopicPartition, PartitionState> owned_;
+  std::set<TopicPartition> unopened_;        // ours, but their topic or partition is not open yet
+  std::vector<Topic<K, V>> retired_topics_;  // deleted topics' handles (refresh_deleted_topics)
   std::vector<std::string> subscription_;
   std::shared_ptr<group::GroupCoordinator> coordinator_;
   std::string member_id_;

@@ -39,7 +39,10 @@ inline PartitionLag partition_lag(group::TopicPartition tp, std::optional<std::i
   l.partition = std::move(tp);
   l.committed = committed;
   l.end_offset = end_offset;
-  l.lag = std::max<std::int64_t>(0, end_offset - (committed ? *committed : start_offset));
+  // A committed offset is never negative (OffsetStore::commit refuses them), but a store
+  // written by an older version may hold one: counted from 0, not overflowing.
+  const std::int64_t from = committed ? std::max<std::int64_t>(*committed, 0) : start_offset;
+  l.lag = std::max<std::int64_t>(0, end_offset - from);
   return l;
 }
 
@@ -100,7 +103,29 @@ class ConsumerGroup {
   // no active members (kInvalidArgument otherwise, as Kafka's tool refuses). Errors:
   // kNotFound for a missing topic; kOutOfRange for an offset outside a partition.
   Result<void> reset_offsets(const std::string& topic, const OffsetResetSpec& spec) {
-    RILL_TRY(require_inactive("reset the offsets of"));
+    auto c = broker_->group_coordinator(group_id_);
+    if (!c) return fail(std::move(c).error());
+    auto store = broker_->offset_store();
+    if (!store) return fail(std::move(store).error());
+    // The offsets are computed and committed with the group locked: a member joining
+    // meanwhile would start from the offsets this replaces.
+    return (*c)->while_inactive("reset the offsets of", [&]() -> Result<void> {
+      return reset_offsets_locked(topic, spec, **store);
+    });
+  }
+
+  // Forgets the group's committed offsets. Only for a group with no active members.
+  Result<void> delete_group() {
+    auto c = broker_->group_coordinator(group_id_);
+    if (!c) return fail(std::move(c).error());
+    auto store = broker_->offset_store();
+    if (!store) return fail(std::move(store).error());
+    return (*c)->while_inactive("delete", [&] { return (*store)->delete_group(group_id_); });
+  }
+
+ private:
+  Result<void> reset_offsets_locked(const std::string& topic, const OffsetResetSpec& spec,
+                                    group::OffsetStore& store) {
     auto st = broker_->topic_state(topic);
     if (!st) return fail(std::move(st).error());
     std::map<group::TopicPartition, group::OffsetAndMetadata> offsets;
@@ -130,28 +155,7 @@ class ConsumerGroup {
       }
       offsets[{topic, p}] = {to, {}, now};
     }
-    auto store = broker_->offset_store();
-    if (!store) return fail(std::move(store).error());
-    return (*store)->commit(group_id_, offsets);
-  }
-
-  // Forgets the group's committed offsets. Only for a group with no active members.
-  Result<void> delete_group() {
-    RILL_TRY(require_inactive("delete"));
-    auto store = broker_->offset_store();
-    if (!store) return fail(std::move(store).error());
-    return (*store)->delete_group(group_id_);
-  }
-
- private:
-  Result<void> require_inactive(const char* what) const {
-    auto c = broker_->group_coordinator(group_id_);
-    if (!c) return fail(std::move(c).error());
-    if ((*c)->has_members()) {
-      return fail(ErrorCode::kInvalidArgument, std::string("cannot ") + what + " group '" +
-                                                   group_id_ + "' while it has active members");
-    }
-    return {};
+    return store.commit(group_id_, offsets);
   }
 
   Broker* broker_;

@@ -221,6 +221,7 @@ class GroupCoordinator {
   // Commits for a consumer outside the group's membership (assign() with the group's id). As
   // in Kafka, only while the group has no members: kFenced otherwise, so a stray standalone
   // consumer cannot overwrite the offsets of a group that is consuming.
+  // kNotFound for a partition that does not exist (Kafka's UNKNOWN_TOPIC_OR_PARTITION).
   Result<void> commit_unmanaged(const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
     ReportingLock lock(*this);
     expire_locked();
@@ -230,14 +231,36 @@ class GroupCoordinator {
                                           " active member(s); a consumer outside the group "
                                           "cannot commit its offsets");
     }
+    for (const auto& [tp, unused] : offsets) {
+      if (tp.partition < 0 || tp.partition >= counter_(tp.topic)) {
+        return fail(ErrorCode::kNotFound, "cannot commit for " + tp.topic + "-" +
+                                              std::to_string(tp.partition) +
+                                              ": no such topic or partition");
+      }
+    }
     return store_->commit(group_id_, offsets);
+  }
+
+  // Runs `fn` (a change to the group's committed offsets) only while the group has no
+  // members, with the group locked throughout, so that no member joins between the check
+  // and the change (and starts from offsets about to be replaced). kInvalidArgument, naming
+  // `what`, when the group has members; otherwise what `fn` returns.
+  Result<void> while_inactive(const char* what, const std::function<Result<void>()>& fn) {
+    ReportingLock lock(*this);
+    expire_locked();
+    if (!members_.empty()) {
+      return fail(ErrorCode::kInvalidArgument, std::string("cannot ") + what + " group '" +
+                                                   group_id_ + "' while it has active members");
+    }
+    return fn();
   }
 
   // Removes the members whose session timeout or max poll interval has passed on the clock,
   // as every other call does first, and returns how many. Broker::run_due() calls it so that
-  // moving a ManualClock fires group timeouts at once, not at the next call of a member.
+  // moving a ManualClock fires group timeouts at once, not at the next call of a member. The
+  // rebalance this causes is reported to the listener on return, as for every other call.
   std::size_t expire() {
-    std::lock_guard lock(mu_);
+    ReportingLock lock(*this);
     return expire_locked();
   }
 

@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -130,7 +131,10 @@ class OffsetStore {
     return s;
   }
 
-  // Commits `offsets` for `group` (one appended record each, one batch). Errors: the log's.
+  // Commits `offsets` for `group` (one appended record each, one batch). Errors:
+  // kInvalidArgument for a negative offset (Kafka refuses them too: an offset is the next
+  // record to read, never below 0), a group id, topic name or metadata over 65535 bytes; the
+  // log's. Nothing is committed when any offset is refused.
   Result<void> commit(std::string_view group,
                       const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
     if (group.size() > 0xFFFF) return fail(ErrorCode::kInvalidArgument, "group id too long");
@@ -139,6 +143,11 @@ class OffsetStore {
     for (const auto& [tp, om] : offsets) {
       if (om.metadata.size() > 0xFFFF || tp.topic.size() > 0xFFFF) {
         return fail(ErrorCode::kInvalidArgument, "commit metadata or topic name too long");
+      }
+      if (om.offset < 0) {
+        return fail(ErrorCode::kInvalidArgument,
+                    "cannot commit offset " + std::to_string(om.offset) + " for " + tp.topic + "-" +
+                        std::to_string(tp.partition) + ": offsets are 0 or more");
       }
       keys.push_back(detail::offset_key(group, tp));
       std::string v;
@@ -188,26 +197,63 @@ class OffsetStore {
     return out;
   }
 
+  // The topics with committed offsets in any group, sorted.
+  std::vector<std::string> topics() const {
+    std::lock_guard lock(mu_);
+    std::set<std::string> out;
+    for (const auto& [g, offsets] : offsets_) {
+      for (const auto& [tp, unused] : offsets) out.insert(tp.topic);
+    }
+    return {out.begin(), out.end()};
+  }
+
   // Forgets a group's offsets (tombstones in the log). Errors: the log's.
   Result<void> delete_group(std::string_view group) {
     std::lock_guard lock(mu_);
     auto g = offsets_.find(group);
     if (g == offsets_.end()) return {};
-    std::vector<std::string> keys;
-    for (const auto& [tp, unused] : g->second) keys.push_back(detail::offset_key(group, tp));
-    std::vector<storage::Record> records;
-    for (const auto& k : keys)
-      records.push_back({.key = std::string_view(k), .value = std::nullopt});
-    if (!records.empty()) {
-      auto at = log_->append_batch(records);
-      if (!at) return fail(std::move(at).error());
-    }
+    std::vector<std::pair<std::string, TopicPartition>> keys;
+    for (const auto& [tp, unused] : g->second) keys.emplace_back(std::string(group), tp);
+    RILL_TRY(forget_locked(keys));
     offsets_.erase(g);
+    return {};
+  }
+
+  // Forgets every group's offsets for `topic` (tombstones in the log), as Kafka does when a
+  // topic is deleted: a topic created again under the name starts without them, rather
+  // than from offsets that counted another topic's records. Errors: the log's.
+  Result<void> delete_topic(std::string_view topic) {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<std::string, TopicPartition>> keys;
+    for (const auto& [group, offsets] : offsets_) {
+      for (const auto& [tp, unused] : offsets) {
+        if (tp.topic == topic) keys.emplace_back(group, tp);
+      }
+    }
+    RILL_TRY(forget_locked(keys));
+    for (const auto& [group, tp] : keys) {
+      auto g = offsets_.find(group);
+      g->second.erase(tp);
+      if (g->second.empty()) offsets_.erase(g);
+    }
     return {};
   }
 
  private:
   explicit OffsetStore(storage::Log* log) : log_(log) {}
+
+  // Appends a tombstone for each (group, partition), in one batch. REQUIRES mu_ held.
+  Result<void> forget_locked(const std::vector<std::pair<std::string, TopicPartition>>& which) {
+    if (which.empty()) return {};
+    std::vector<std::string> keys;
+    for (const auto& [group, tp] : which) keys.push_back(detail::offset_key(group, tp));
+    std::vector<storage::Record> records;
+    for (const auto& k : keys)
+      records.push_back({.key = std::string_view(k), .value = std::nullopt});
+    auto at = log_->append_batch(records);
+    if (!at) return fail(std::move(at).error());
+    return {};
+  }
 
   Result<void> replay() {
     storage::RecordBatch batch;
