@@ -27,7 +27,27 @@ struct Hooked {
 };
 std::function<void()> serialize_hook;  // NOLINT: test-only global
 
+// A key whose serializer runs a hook every time: it lets a test grow the topic while an append
+// routes the key.
+struct HookedKey {
+  std::string text;
+};
+std::function<void()> key_hook;  // NOLINT: test-only global
+
 }  // namespace event_store_test
+
+template <>
+struct rill::Serde<event_store_test::HookedKey> {
+  using HookedKey = event_store_test::HookedKey;
+  static std::string name() { return "test.HookedKey"; }
+  static rill::Result<std::string_view> serialize(const HookedKey& v, std::string&) {
+    if (event_store_test::key_hook) event_store_test::key_hook();
+    return std::string_view(v.text);
+  }
+  static rill::Result<HookedKey> deserialize(std::string_view bytes) {
+    return HookedKey{std::string(bytes)};
+  }
+};
 
 template <>
 struct rill::Serde<event_store_test::Hooked> {
@@ -62,6 +82,14 @@ using Snaps = SnapshotStore<std::string, std::int64_t>;
 std::vector<std::int64_t> amounts(std::initializer_list<std::int64_t> v) { return v; }
 
 std::int64_t add(std::int64_t s, const std::int64_t& e) { return s + e; }
+
+// Segments that roll after a few dozen records.
+rill::TopicConfig small_segments() {
+  rill::TopicConfig config;
+  config.segment_bytes = 4096;
+  config.max_record_bytes = 1024;
+  return config;
+}
 
 // What a visitor saw: (offset, value) of each record.
 struct Seen {
@@ -288,9 +316,7 @@ TEST_CASE("a snapshot loads past segments that compaction emptied", "[es][snapsh
   // index took the first empty read for the end: a store opened after the compaction found
   // no snapshot at all, for good.
   TestBroker env;
-  rill::TopicConfig config;
-  config.segment_bytes = 4096;
-  config.max_record_bytes = 1024;
+  rill::TopicConfig config = small_segments();
   auto snaps = take(Snaps::open(env.broker(), "snaps", config));
   for (std::int64_t i = 0; i < 200; ++i) require_ok(snaps.save("k", i * 10, i));
   require_ok(snaps.save("other", 7, 0));
@@ -314,9 +340,7 @@ TEST_CASE("a snapshot whose record compaction dropped since is no longer found",
   // expired tombstone, and a read at its offset returns the next record kept, "x"'s. load()
   // returned that as "k"'s snapshot.
   TestBroker env(1'000'000);  // the tombstone, stamped 1, has expired by then
-  rill::TopicConfig config;
-  config.segment_bytes = 4096;
-  config.max_record_bytes = 1024;
+  rill::TopicConfig config = small_segments();
   config.delete_retention_ms = 0;
   auto snaps = take(Snaps::open(env.broker(), "snaps", config));
   require_ok(snaps.save("k", 5, 1));
@@ -367,6 +391,110 @@ TEST_CASE("an append landing between the version check's read and the append is 
   CHECK(hooked);
   CHECK(store.topic().log(0)->end_offset() == 2);
   CHECK(take(store.version("k")) == 1);
+}
+
+TEST_CASE("a key whose events retention deleted has no version, as in a store opened afresh",
+          "[es]") {
+  // The index kept every key it had seen: after retention deleted a key's events, version()
+  // still gave its old last offset, and an append expecting kNoEvents was a conflict, while a
+  // store opened afresh (or the process restarted) said kNoEvents.
+  TestBroker env;
+  rill::TopicConfig config = small_segments();
+  config.retention_bytes = 0;  // a roll deletes every sealed segment
+  auto store = take(Store::open(env.broker(), "ledger", config));
+  auto other = take(Store::open(env.broker(), "ledger", config));  // its own index
+  (void)take(store.append("a", amounts({1, 2}), kNoEvents));
+  REQUIRE(take(store.version("a")) == 1);  // both indexes have seen "a"
+  REQUIRE(take(other.version("a")) == 1);
+  const rill::storage::Log& log = *store.topic().log(0);
+  for (std::int64_t i = 0; log.start_offset() <= 1; ++i) {
+    REQUIRE(i < 10'000);
+    (void)take(store.append_unchecked("b", amounts({i})));
+  }
+
+  auto fresh = take(Store::open(env.broker(), "ledger", config));
+  CHECK(take(fresh.version("a")) == kNoEvents);
+  CHECK(take(store.version("a")) == kNoEvents);
+  auto folded = take(store.fold("a", std::int64_t{0}, add));
+  CHECK(folded.version == kNoEvents);
+  CHECK(folded.events == 0);
+  CHECK(take(store.version("b")) == log.end_offset() - 1);  // a key still in the log stays
+  // The append's own check, under the append lock, agrees.
+  require_error(other.append("a", amounts({3}), 1), ErrorCode::kConflict);
+  auto at = take(other.append("a", amounts({3}), kNoEvents));
+  CHECK(take(store.version("a")) == at.last_offset);
+  CHECK(take(fresh.version("a")) == at.last_offset);
+}
+
+TEST_CASE("a key whose tombstone compaction dropped has no version, as in a store opened afresh",
+          "[es]") {
+  // Compaction drops an expired tombstone that is a key's newest record, and every older record
+  // of the key with it: a store opened afterwards has never heard of the key. The running
+  // store's index still had the tombstone's offset as the key's version.
+  TestBroker env(1'000'000);  // the tombstone, stamped 1, has expired by then
+  rill::TopicConfig config = small_segments();
+  config.cleanup_policy = rill::CleanupPolicy::kCompact;
+  config.delete_retention_ms = 0;
+  auto store = take(Store::open(env.broker(), "ledger", config));
+  (void)take(store.append("a", amounts({1}), kNoEvents));  // offset 0
+  rill::storage::Log& log = *store.topic().log(0);
+  rill::storage::Record tombstone{.key = "a", .value = std::nullopt, .timestamp_ms = 1};
+  REQUIRE(log.append(tombstone).has_value());  // offset 1
+  (void)take(store.append("t", amounts({5}), kNoEvents));
+  rill::storage::Record kept_tombstone{.key = "t", .value = std::nullopt};  // stamped now
+  REQUIRE(log.append(kept_tombstone).has_value());  // offset 3: not expired, kept
+  REQUIRE(take(store.version("a")) == 1);           // the index has seen the tombstones
+  REQUIRE(take(store.version("t")) == 3);
+  for (std::int64_t i = 0; log.segment_count() < 2; ++i) {
+    REQUIRE(i < 10'000);
+    (void)take(store.append_unchecked("b", amounts({i})));
+  }
+  // Compacting twice: the second run finds nothing to drop and leaves the index alone.
+  REQUIRE(take(env->compact("ledger"))[0].tombstones_dropped == 1);
+  REQUIRE(take(env->compact("ledger"))[0].tombstones_dropped == 0);
+
+  auto fresh = take(Store::open(env.broker(), "ledger", config));
+  CHECK(take(fresh.version("a")) == kNoEvents);
+  CHECK(take(store.version("a")) == kNoEvents);
+  CHECK(take(fresh.version("t")) == 3);
+  CHECK(take(store.version("t")) == 3);
+  auto at = take(store.append("a", amounts({2}), kNoEvents));
+  CHECK(take(fresh.version("a")) == at.last_offset);
+}
+
+TEST_CASE("an append checks the version in the partition it appends to while the topic grows",
+          "[es]") {
+  // The partition was computed twice, once for the version check and once for the append: an
+  // add_partitions between the two checked the key's version in one partition and appended to
+  // another, where the key had other events (here none), and the append succeeded.
+  TestBroker env;
+  auto store = take(EventStore<HookedKey, std::int64_t>::open(env.broker(), "grown"));
+  // A key that stays in partition 0 at 2 partitions and moves at 3.
+  std::string text;
+  for (int i = 0; i < 1000 && text.empty(); ++i) {
+    const std::string k = "k" + std::to_string(i);
+    if (rill::partition_for_key(k, 2) == 0 && rill::partition_for_key(k, 3) != 0) text = k;
+  }
+  REQUIRE(!text.empty());
+  const HookedKey key{text};
+  (void)take(store.append(key, amounts({1}), kNoEvents));  // partition 0, offset 0
+  REQUIRE(take(store.version(key)) == 0);
+
+  // Each time the append serializes the key, the topic gets one partition more.
+  int grown = 0;
+  key_hook = [&] {
+    ++grown;
+    (void)take(env->add_partitions("grown", store.topic().partitions() + 1));
+  };
+  auto at = store.append(key, amounts({2}), 0);
+  key_hook = nullptr;
+  REQUIRE(grown >= 1);
+  // The key's version was checked at 2 partitions (or more), where it is in partition 0: the
+  // events follow version 0 there.
+  REQUIRE(at.has_value());
+  CHECK(at->partition == 0);
+  CHECK(at->first_offset == 1);
+  CHECK(store.topic().log(0)->end_offset() == 2);
 }
 
 }  // namespace event_store_test

@@ -26,10 +26,13 @@
 //
 // Routing: a key's partition is Kafka's murmur2 of its serialized bytes (partition_for_key),
 // as Producer<K, E> routes it, so producers and event stores agree. Adding partitions moves
-// keys (as in Kafka): don't grow an event-sourced topic.
+// keys (as in Kafka): don't grow an event-sourced topic. An append routes the key once: its
+// check and its events use the same partition even when the topic grows meanwhile.
 //
 // Retention: events deleted by retention are gone from replays and from the index (a key whose
-// events were all deleted reads as kNoEvents). Event topics should keep everything (the
+// events were all deleted reads as kNoEvents, and an append expecting kNoEvents goes in), as
+// in a store opened afterwards. Likewise for compaction, which drops a key's records only when
+// its newest is a tombstone past delete_retention_ms. Event topics should keep everything (the
 // default: retention_ms = retention_bytes = -1).
 //
 // Thread-safety: thread-safe. Copies share the indexes. Appends to one partition serialise on
@@ -38,13 +41,16 @@
 // Cost: an append is one Log::append_batch plus an index catch-up over the events appended
 // since the last one (a read and a map update per event), under the append lock. The index
 // holds every key of the partitions touched: O(keys) memory, rebuilt by reading the partition
-// whole on the first call after open. replay_key() scans the key's partition from its first to
-// its last event, decoding only the key's own events.
+// whole on the first call after open. The first catch-up after retention moved the partition's
+// start walks every key of the index; the first after compaction rewrote a segment walks them
+// too and reads one record per key whose last record is a tombstone. replay_key() scans the
+// key's partition from its first to its last event, decoding only the key's own events.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -91,11 +97,19 @@ namespace detail {
 
 // Each key's first and last offset in one partition, built by reading the log. Thread-safe
 // through its mutex; lookups catch up first.
+//
+// It answers as an index built now by reading the log would: a key whose records the log no
+// longer holds is forgotten. Retention deletes the oldest segments: a key whose last record is
+// below the log's start offset goes. Compaction keeps every key's newest record except a
+// tombstone past delete_retention_ms, which it drops with all the key's older records: a key
+// whose last record is a tombstone that is gone goes. (`first` may still name a record
+// compaction or retention dropped; replay_key reads from there and skips what is gone.)
 class KeyIndex {
  public:
   struct Span {
     std::int64_t first = kNoEvents;
     std::int64_t last = kNoEvents;
+    bool last_is_tombstone = false;  // the only newest record compaction drops
   };
 
   // Reads `log` from where the index stopped up to at least `end`, then looks `key` up.
@@ -121,20 +135,53 @@ class KeyIndex {
         if (!key) continue;
         auto it = keys_.find(*key);
         if (it == keys_.end()) {
-          keys_.emplace(std::string(*key), Span{r.offset(), r.offset()});
+          keys_.emplace(std::string(*key), Span{r.offset(), r.offset(), r.is_tombstone()});
         } else {
           it->second.last = r.offset();
+          it->second.last_is_tombstone = r.is_tombstone();
         }
       }
       at = batch_.next_offset();
     }
     indexed_to_ = at;
+    // Off the append path: both passes below walk every key, and run only when the log's
+    // start offset or its compacted segments moved since the last catch-up.
+    const std::int64_t start = log.start_offset();
+    if (start > pruned_start_) {
+      std::erase_if(keys_, [start](const auto& entry) { return entry.second.last < start; });
+      pruned_start_ = start;
+    }
+    const std::uint64_t compacted = log.compacted_segments();
+    if (compacted != compacted_seen_) {
+      RILL_TRY(forget_dropped_tombstones_locked(log));
+      compacted_seen_ = compacted;
+    }
     batch_ = storage::RecordBatch();  // do not pin a segment between calls
+    return {};
+  }
+
+  // Forgets the keys whose last record, a tombstone, compaction has dropped. Reads one record
+  // per key whose last record is a tombstone.
+  Result<void> forget_dropped_tombstones_locked(const storage::Log& log) {
+    for (auto it = keys_.begin(); it != keys_.end();) {
+      const Span& s = it->second;
+      if (!s.last_is_tombstone) {
+        ++it;
+        continue;
+      }
+      auto read = log.read_into(s.last, batch_, 1);
+      if (!read && s.last >= log.start_offset()) return fail(std::move(read).error());
+      // A read from a dropped offset returns the next record kept, or none.
+      const bool kept = read && !batch_.empty() && batch_[0].offset() == s.last;
+      it = kept ? std::next(it) : keys_.erase(it);
+    }
     return {};
   }
 
   std::mutex mu_;
   std::int64_t indexed_to_ = 0;                    // guarded by mu_
+  std::int64_t pruned_start_ = 0;                  // guarded by mu_: keys below it are gone
+  std::uint64_t compacted_seen_ = 0;               // guarded by mu_: Log::compacted_segments()
   std::map<std::string, Span, std::less<>> keys_;  // guarded by mu_
   storage::RecordBatch batch_;                     // guarded by mu_
 };
@@ -236,13 +283,17 @@ class EventStore {
   // append(), kConflict when the end offset differs.
   Result<AppendResult> append_if_end(const K& key, std::span<const E> events,
                                      std::int64_t expected_end_offset) {
-    auto check = storage::Log::end_offset_is(expected_end_offset);
-    return append_impl(key, events, [&check](std::int64_t end) { return check(end); });
+    return append_impl(key, events,
+                       [expected_end_offset](std::int32_t, const storage::Log&, std::string_view) {
+                         return storage::Log::end_offset_is(expected_end_offset);
+                       });
   }
 
   // Appends without a check (events whose order against others' does not matter).
   Result<AppendResult> append_unchecked(const K& key, std::span<const E> events) {
-    return append_impl(key, events, nullptr);
+    return append_impl(key, events, [](std::int32_t, const storage::Log&, std::string_view) {
+      return storage::Log::AppendPrecondition();
+    });
   }
 
   // The key's version now: the offset of its last event, or kNoEvents. Errors: as append().
@@ -366,22 +417,26 @@ class EventStore {
   // Appends with a check of the key's index span, under the append lock.
   template <typename Check>
   Result<AppendResult> append_checked(const K& key, std::span<const E> events, Check check) {
-    std::string scratch;
-    auto bytes = key_bytes(key, scratch);
-    if (!bytes) return fail(std::move(bytes).error());
-    const std::int32_t p = partition_for_key(*bytes, topic_.partitions());
-    detail::KeyIndex& index = indexes_->of(p);
-    const storage::Log* log = topic_.log(p);
-    const std::string_view k = *bytes;
-    return append_impl(key, events, [&](std::int64_t end) -> Result<void> {
-      auto s = index.lookup(*log, k, end);
-      if (!s) return fail(std::move(s).error());
-      return check(*s, end);
-    });
+    return append_impl(key, events,
+                       [&](std::int32_t p, const storage::Log& log,
+                           std::string_view k) -> storage::Log::AppendPrecondition {
+                         detail::KeyIndex& index = indexes_->of(p);
+                         return [&index, &log, k, &check](std::int64_t end) -> Result<void> {
+                           auto s = index.lookup(log, k, end);
+                           if (!s) return fail(std::move(s).error());
+                           return check(*s, end);
+                         };
+                       });
   }
 
+  // Appends `events` to `key`'s partition with the precondition that
+  // precondition_for(partition, log, key bytes) returns (empty: none). The partition is
+  // computed once, here, and both the precondition and the append get it: computed twice, an
+  // add_partitions between the two could check the key's version in one partition and append
+  // to another.
+  template <typename MakePrecondition>
   Result<AppendResult> append_impl(const K& key, std::span<const E> events,
-                                   const storage::Log::AppendPrecondition& precondition) {
+                                   MakePrecondition precondition_for) {
     if (topic_.deleted()) {
       return fail(ErrorCode::kNotFound, "topic '" + topic_.name() + "' was deleted");
     }
@@ -390,6 +445,7 @@ class EventStore {
     auto bytes = key_bytes(key, key_scratch);
     if (!bytes) return fail(std::move(bytes).error());
     const std::int32_t p = partition_for_key(*bytes, topic_.partitions());
+    storage::Log& log = *topic_.log(p);
     std::vector<std::string> scratch(events.size());
     std::vector<storage::Record> records(events.size());
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -401,7 +457,8 @@ class EventStore {
       records[i].key = *bytes;
       records[i].value = *v;
     }
-    auto at = topic_.log(p)->append_batch(records, precondition);
+    const storage::Log::AppendPrecondition precondition = precondition_for(p, log, *bytes);
+    auto at = log.append_batch(records, precondition);
     if (!at) return fail(std::move(at).error());
     return AppendResult{p, at->offset, at->offset + at->count - 1, at->timestamp_ms};
   }

@@ -736,6 +736,16 @@ class Log final : private BackgroundTask {
             prefaulted_by_appenders_.load(std::memory_order_relaxed)};
   }
 
+  // How many segments compaction has replaced since the log was opened: when it has not
+  // moved, no record below end_offset() has been dropped since (retention aside, which
+  // start_offset() shows). Lets an index of the log built by reading it (es::EventStore's)
+  // tell when to look for records it indexed that are gone.
+  std::uint64_t compacted_segments() const noexcept {
+    // acquire: pairs with the release in install_compacted; a reader that sees the new count
+    // reads the compacted segment.
+    return compacted_segments_.load(std::memory_order_acquire);
+  }
+
   const RecoveryReport& recovery() const noexcept { return recovery_; }
   const std::string& directory() const noexcept { return dir_; }
   const LogConfig& config() const noexcept { return config_; }
@@ -1275,6 +1285,7 @@ class Log final : private BackgroundTask {
   std::mutex files_mu_;
   std::atomic<std::uint64_t> cleaned_to_{0};           // sealed segments below were compacted
   std::atomic<std::int64_t> tombstone_expiry_ms_{-1};  // first kept tombstone to expire
+  std::atomic<std::uint64_t> compacted_segments_{0};   // segments replaced since open
 };
 
 inline Result<void> Log::recover() {
@@ -1657,6 +1668,8 @@ inline Result<bool> Log::install_compacted(const std::shared_ptr<Segment>& old,
     std::lock_guard lock(segments_mu_);
     // Still there: retention waits for files_mu_.
     *std::find(segments_.begin(), segments_.end(), old) = std::move(seg);
+    // release: pairs with the acquire in compacted_segments(); stored after the swap.
+    compacted_segments_.fetch_add(1, std::memory_order_release);
   }
   return true;
 }
