@@ -1,6 +1,8 @@
 // The broker: topic administration (create, describe, list, delete, add partitions), topic
 // names and configs, topic.conf on disk and its damage, the directory lock, crash leftovers,
 // reopening, recovery reports, and the broker's clock.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -844,8 +846,10 @@ TEST_CASE("leftovers of interrupted creates, deletes and partition adds are remo
   fs::create_directories(data + "/~creating-8/0");
   // ... an interrupted delete ...
   fs::copy(data + "/orders", data + "/~deleted-3", fs::copy_options::recursive);
-  // ... and partitions an add_partitions created before it crashed short of writing topic.conf.
-  fs::copy(data + "/orders/1", data + "/orders/2", fs::copy_options::recursive);
+  // ... and partitions an add_partitions created before it crashed short of writing topic.conf
+  // (nothing was appended to them: one holding records is refused, in "a partition directory
+  // past topic.conf's count is removed only when it holds nothing").
+  fs::create_directories(data + "/orders/2");
   fs::create_directories(data + "/orders/7");
   write_text(data + "/orders/7/00000000000000000000.log", "not even a segment");
 
@@ -859,7 +863,7 @@ TEST_CASE("leftovers of interrupted creates, deletes and partition adds are remo
   // The names are free again: the interrupted create can be done over, and the topic grown.
   take(broker->create_topic("new", small_topic(1)));
   const auto grown = take(broker->add_partitions("orders", 3));
-  CHECK(grown.partitions[2].end_offset == 0);  // not the copied partition's records
+  CHECK(grown.partitions[2].end_offset == 0);
 }
 
 TEST_CASE("a partition whose tail was damaged is reported by recovery() after open",
@@ -991,6 +995,70 @@ TEST_CASE("Broker::flush syncs every partition of every topic", "[broker][durabi
       CHECK(log->durable_offset() == end);
     }
   }
+}
+
+TEST_CASE("a partition directory past topic.conf's count is removed only when it holds nothing",
+          "[broker][partitions][recovery]") {
+  // An add_partitions that crashed before writing topic.conf leaves empty partitions behind,
+  // which open removes. A topic.conf restored from an old backup (or edited) says fewer
+  // partitions than hold records: open deleted those, records and all. It now refuses.
+  TempDir dir;
+  {
+    auto broker = open_broker(dir.sub("data"));
+    take(broker->create_topic("orders", small_topic(3)));
+    fill(*broker, "orders", 5);
+  }
+  const std::string conf = dir.sub("data/orders/topic.conf");
+  const std::string three = read_text(conf);
+  std::string two = three;
+  const auto at = two.find("\npartitions=3\n");
+  REQUIRE(at != std::string::npos);
+  two.replace(at, 14, "\npartitions=2\n");
+  write_text(conf, two);
+  require_error(Broker::open(dir.sub("data"), light_options()), ErrorCode::kCorruption);
+  CHECK(entries(dir.sub("data/orders")) == std::vector<std::string>{"0", "1", "2", "topic.conf"});
+  write_text(conf, three);  // restored: everything is there
+  {
+    auto broker = open_broker(dir.sub("data"));
+    auto d = take(broker->describe_topic("orders"));
+    REQUIRE(d.partitions.size() == 3);
+    for (const auto& p : d.partitions) CHECK(p.end_offset == 5);
+  }
+  // An empty partition past the count (a crashed add_partitions): removed on open.
+  fs::create_directories(dir.sub("data/orders/3"));
+  {
+    auto broker = open_broker(dir.sub("data"));
+    CHECK(take(broker->describe_topic("orders")).partitions.size() == 3);
+  }
+  CHECK(entries(dir.sub("data/orders")) == std::vector<std::string>{"0", "1", "2", "topic.conf"});
+}
+
+TEST_CASE("a data directory entry that cannot be examined is an error, not an exception",
+          "[broker][errors]") {
+  // Broker::open listed the data directory with the throwing std::filesystem calls: an entry
+  // it could not stat let a filesystem_error out of a function that returns Result (and ended
+  // a -fno-exceptions build). Here the entry's path is too long to stat (ENAMETOOLONG): the
+  // data directory sits deep enough that <dir>/<topic>/topic.conf passes PATH_MAX.
+  TempDir dir;
+  std::string deep = dir.sub("d");
+  while (deep.size() < 4096 - 150) deep += "/" + std::string(100, 'x');
+  fs::create_directories(deep);
+  {
+    auto broker = open_broker(deep);  // fine while nothing in it is too deep
+    CHECK(broker->list_topics().empty());
+  }
+  // A directory named like a topic, made relative to the data directory (its absolute path
+  // is too long to pass to mkdir).
+  const int dfd = ::open(deep.c_str(), O_RDONLY | O_DIRECTORY);
+  REQUIRE(dfd >= 0);
+  const std::string topic(200, 't');
+  REQUIRE(::mkdirat(dfd, topic.c_str(), 0700) == 0);
+  auto opened = Broker::open(deep, light_options());  // no exception
+  CHECK(!opened.has_value());
+  if (!opened) CHECK(opened.error().code() == ErrorCode::kIoError);
+  // Removed the same way it was made: TempDir's recursive removal could not reach it.
+  CHECK(::unlinkat(dfd, topic.c_str(), AT_REMOVEDIR) == 0);
+  ::close(dfd);
 }
 
 }  // namespace broker_test

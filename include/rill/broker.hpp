@@ -961,22 +961,34 @@ class Broker {
     namespace fs = std::filesystem;
     std::error_code ec;
     std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    // Every filesystem call here takes an error_code: the throwing forms (range-for's
+    // increment, is_directory(), exists()) let a filesystem_error out of open(), or ended a
+    // -fno-exceptions process, for a directory entry that cannot be examined (EACCES).
+    const auto listing_failed = [&](const std::string& what) {
+      return fail(ErrorCode::kIoError, "listing " + what + ": " + ec.message());
+    };
+    for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
+      const fs::directory_entry& entry = *it;
       const std::string name = entry.path().filename().string();
       if (name.front() == '~' && name != kLockFile) {
-        fs::remove_all(entry.path(), ec);  // an interrupted create or delete
+        std::error_code ignored;
+        fs::remove_all(entry.path(), ignored);  // an interrupted create or delete
         continue;
       }
-      if (entry.is_symlink(ec) && validate_topic_name(name).has_value()) {
+      if (!validate_topic_name(name).has_value()) continue;
+      if (entry.is_symlink(ec)) {
         // A link named like a topic could lead out of the data directory: refuse, never follow.
         return detail::refuse_symlink(entry.path().string());
       }
-      if (entry.is_directory() && validate_topic_name(name).has_value() &&
-          fs::exists(entry.path() / "topic.conf")) {
-        names.push_back(name);
-      }
+      if (ec) return listing_failed(entry.path().string());
+      const bool is_dir = entry.is_directory(ec);
+      if (ec) return listing_failed(entry.path().string());
+      if (!is_dir) continue;
+      const bool has_config = fs::exists(entry.path() / "topic.conf", ec);
+      if (ec) return listing_failed(entry.path().string());
+      if (has_config) names.push_back(name);
     }
-    if (ec) return fail(ErrorCode::kIoError, "listing " + dir_ + ": " + ec.message());
+    if (ec) return listing_failed(dir_);
     for (const auto& name : names) {
       const std::string path = config_path(name);
       auto text = detail::read_small_file(path);
@@ -990,13 +1002,38 @@ class Broker {
         if (!(*log)->recovery().clean()) recovery_.push_back({name, p, (*log)->recovery()});
         state->add_partition(std::move(*log));
       }
-      // Partitions past the config's count: an add_partitions that crashed before its commit.
-      for (const auto& entry : fs::directory_iterator(topic_dir(name), ec)) {
+      // Partitions past the config's count: an add_partitions that crashed before its commit
+      // (topic.conf) left them, and nothing was ever written to them. One that holds records
+      // did not come from there (a topic.conf restored from an old backup, or edited): it is
+      // not deleted, and the broker does not open (it deleted them, records and all, before).
+      std::vector<std::int32_t> extra;
+      for (fs::directory_iterator it(topic_dir(name), ec), end; !ec && it != end;
+           it.increment(ec)) {
         std::int32_t p = 0;
-        const std::string f = entry.path().filename().string();
-        if (entry.is_directory() && detail::parse_int(f, p) && p >= config->partitions) {
-          fs::remove_all(entry.path(), ec);
+        const std::string f = it->path().filename().string();
+        if (detail::parse_int(f, p) && p >= config->partitions && it->is_directory(ec)) {
+          extra.push_back(p);
         }
+      }
+      if (ec) return listing_failed(topic_dir(name));
+      for (const std::int32_t p : extra) {
+        const std::string pdir = topic_dir(name) + "/" + std::to_string(p);
+        std::int64_t records = 0;
+        {
+          auto log = open_partition(name, p, *config);
+          if (!log) return fail(std::move(log).error());
+          records = (*log)->end_offset();
+        }
+        if (records != 0) {
+          return fail(ErrorCode::kCorruption,
+                      pdir + " holds records (offsets up to " + std::to_string(records) + ") but " +
+                          config_path(name) + " says the topic has " +
+                          std::to_string(config->partitions) +
+                          " partitions: restore its partition count, or move the directory "
+                          "away");
+        }
+        fs::remove_all(pdir, ec);
+        if (ec) return fail(ErrorCode::kIoError, "removing " + pdir + ": " + ec.message());
       }
       topics_.emplace(name, std::move(state));
     }
