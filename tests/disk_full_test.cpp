@@ -143,6 +143,69 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "a roll whose directory sync fails leaves no file of the new segment, and a reopen finds "
+    "every acknowledged record",
+    "[log][fault]") {
+  // The roll creates the next segment's files, then syncs the directory (durability modes
+  // other than os_cache). A failed sync once left the new, empty segment on disk: smaller
+  // appends went on into the old segment, past the new one's base, and the next open took the
+  // old segment for damaged and deleted every later one (acknowledged records lost); a retry
+  // of the same roll failed with kAlreadyExists.
+  const bool every_append = GENERATE(false, true);
+  const int attempts = GENERATE(1, 2);
+  CAPTURE(every_append, attempts);
+  rill_test::TempDir tmp;
+  const std::string dir = tmp.sub("log");
+  LogConfig config = small_log();
+  config.durability = every_append ? rill::storage::Durability::every_append()
+                                   : rill::storage::Durability::every(1000);
+  std::vector<std::string> values;  // values[offset]
+  auto log = Log::open(dir, config);
+  REQUIRE(log);
+  const auto add = [&](std::string v) {
+    auto r = (*log)->append({.value = std::string_view(v)});
+    INFO((r ? std::string() : r.error().to_string()));
+    REQUIRE(r);
+    REQUIRE(r->offset == static_cast<std::int64_t>(values.size()));
+    values.push_back(std::move(v));
+  };
+  while ((*log)->segments().back()->has_room(1024)) add(value_for(std::ssize(values)));
+  const auto files_before = names_in(dir);
+  {
+    // Under these policies the roll's directory fsync is the only sync until the next append
+    // has succeeded.
+    FaultInjector disk({.op = FileOp::kSync, .err = EIO});
+    for (int i = 0; i < attempts; ++i) {
+      const std::string v = value_for(std::ssize(values));
+      auto r = (*log)->append({.value = std::string_view(v)});
+      REQUIRE(!r);
+      INFO(r.error().to_string());
+      CHECK(r.error().code() == ErrorCode::kIoError);  // not kAlreadyExists on a retry
+      CHECK(disk.failures() == i + 1);
+      CHECK(names_in(dir) == files_before);
+    }
+    disk.heal();
+  }
+  // Small records still fit in the old segment: it grows past the base the failed roll used,
+  // then rolls normally, and the log goes on in the new segment.
+  while ((*log)->segment_count() == 1) add("small-" + std::to_string(values.size()));
+  for (int i = 0; i < 20; ++i) add("after-" + std::to_string(values.size()));
+  log->reset();
+  auto again = Log::open(dir, config);
+  REQUIRE(again);
+  INFO((*again)->recovery().detail);
+  CHECK((*again)->recovery().clean());
+  REQUIRE((*again)->end_offset() == std::ssize(values));
+  for (std::int64_t at = 0; at < std::ssize(values); ++at) {
+    auto got = (*again)->read(at, 1);
+    INFO("offset " << at << ": " << (got ? std::string("ok") : got.error().to_string()));
+    REQUIRE(got);
+    REQUIRE(got->size() == 1);
+    CHECK((*got)[0].value() == std::optional<std::string_view>(values[at]));
+  }
+}
+
+TEST_CASE(
     "a compaction whose output cannot be written, synced or renamed fails, leaves the log as "
     "it was, and a later compaction succeeds",
     "[log][fault][compaction]") {

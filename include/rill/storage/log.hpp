@@ -946,12 +946,20 @@ class Log final : private BackgroundTask {
   }
 
   // Starts a new active segment at next_offset_. REQUIRES: append_mu_ held. On failure the
-  // old segment stays active and unchanged.
+  // old segment stays active and unchanged, and no file of the new one is left behind.
   Result<void> roll(std::int64_t now) {
-    auto next = Segment::create(dir_, next_offset_, now, layout());
+    auto next = Segment::create(dir_, next_offset_, now, layout());  // removes its files on error
     if (!next) return fail(std::move(next).error());
     if (!dir_.empty() && config_.durability.mode != Durability::Mode::kOsCache) {
-      RILL_TRY(detail::sync_directory(dir_));
+      if (auto synced = detail::sync_directory(dir_); !synced) {
+        // The new segment's files exist (header written) but the log does not use them. Left
+        // there, "<next_offset_>.log" would be found by the next open while the old segment,
+        // still active, grows past next_offset_: recovery then takes the old segment's end for
+        // damage and deletes every later segment, acknowledged records included (and a retried
+        // roll at the same base failed with kAlreadyExists). Nothing was written to them.
+        (*next)->remove_files();
+        return fail(std::move(synced).error());
+      }
     }
     active_->publish(next_offset_);
     active_->seal();
