@@ -3,7 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -290,6 +292,100 @@ TEST_CASE("a notifier's notify() says whether it woke a sleeper", "[log][concurr
   (void)bell.notify();  // a sleeper wakes; one about to sleep finds its ticket stale
   sleeper.join();
   CHECK_FALSE(bell.notify());
+}
+
+namespace {
+
+// A fault hook that fails nothing but makes each fdatasync of a segment's log file start two
+// milliseconds late (about as long as the sync itself takes here): a flush that has found the
+// file open waits there while appenders roll (and seal) the segment.
+int slow_segment_sync(rill::detail::FileOp op, const char* path) noexcept {
+  const std::string_view p(path);
+  if (op == rill::detail::FileOp::kSync && p.size() > 4 && p.substr(p.size() - 4) == ".log") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return 0;
+}
+
+struct HookGuard {
+  explicit HookGuard(rill::detail::FaultHook h) { rill::detail::set_fault_hook(h); }
+  ~HookGuard() { rill::detail::set_fault_hook(nullptr); }
+  HookGuard(const HookGuard&) = delete;
+  HookGuard& operator=(const HookGuard&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("syncs racing rolls of small segments never fail: every append and flush succeeds",
+          "[log][concurrency][durability]") {
+  // A sync (Log::flush, run by every_append after the append lock is let go) may be working
+  // on the segment another appender is rolling and sealing. Sealing once closed the log
+  // file's descriptor under the sync: fdatasync failed with EBADF (or synced whatever reused
+  // the number), and an append whose records were in the log returned kIoError.
+  //  - every_append: 4 appenders, each append syncing (the case seen);
+  //  - the same with the slow hook, which widens the window between the sync's check of the
+  //    descriptor and its fdatasync;
+  //  - with the slow hook, appenders that do not sync and a thread that flushes meanwhile:
+  //    appends (and rolls) go on while each sync waits, so nearly every sync meets a roll.
+  enum Mode { kEveryAppend, kEveryAppendSlow, kFlusherSlow };
+  const Mode mode = GENERATE(kEveryAppend, kEveryAppendSlow, kFlusherSlow);
+  CAPTURE(mode);
+  const std::uint32_t kWriters = 4;
+  const std::uint32_t per_writer = rill_test::sanitizer_build() ? 100 : 300;
+  const std::int64_t total = std::int64_t{kWriters} * per_writer;
+  TempDir dir;
+  LogConfig cfg;
+  cfg.segment_bytes = 8 * 1024;
+  cfg.max_record_bytes = 1024;
+  cfg.index_interval_bytes = 1024;
+  cfg.prefault_bytes = 0;
+  if (mode != kFlusherSlow) cfg.durability = rill::storage::Durability::every_append();
+  auto opened = Log::open(dir.path(), cfg);
+  REQUIRE(opened.has_value());
+  Log& log = **opened;
+  std::optional<HookGuard> hook;
+  if (mode != kEveryAppend) hook.emplace(&slow_segment_sync);
+
+  ReaderResult read;
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { read_everything(log, total, kWriters, read); });
+  std::atomic<int> failures{0};
+  std::string first_failure;  // written by the thread that failed first only
+  const auto failed = [&](const rill::Error& e) {
+    if (failures.fetch_add(1) == 0) first_failure = e.to_string();
+  };
+  std::atomic<std::uint32_t> writers_done{0};
+  if (mode == kFlusherSlow) {
+    threads.emplace_back([&] {
+      while (writers_done.load() < kWriters) {
+        if (auto r = log.flush(); !r) failed(r.error());
+      }
+    });
+  }
+  for (std::uint32_t w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (std::uint32_t seq = 0; seq < per_writer; ++seq) {
+        const std::string key = make_key({w, seq});
+        const std::string value = make_value({w, seq});
+        auto r = log.append({.key = std::string_view(key), .value = std::string_view(value)});
+        if (!r) failed(r.error());
+        // Unsynced appends would all be done within the first flush; pace them.
+        if (mode == kFlusherSlow) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      }
+      writers_done.fetch_add(1);
+    });
+  }
+  for (auto& t : threads) t.join();
+  hook.reset();
+
+  INFO(first_failure);
+  CHECK(failures.load() == 0);
+  CHECK(log.end_offset() == total);
+  CHECK(read.failure == "");
+  CHECK(read.records == total);
+  if (mode == kFlusherSlow) CHECK(log.flush());
+  CHECK(log.durable_offset() == total);
+  CHECK(log.segment_count() > 5);  // about 40 records a segment
 }
 
 }  // namespace log_concurrency_test

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "rill/detail/mmap_file.hpp"
@@ -139,7 +140,7 @@ class Segment {
     }
     auto m = detail::Mapping::map_file(*f, map_bytes, true);
     if (!m) return fail(std::move(m).error());
-    s->file_ = std::move(*f);
+    s->file_ = std::make_shared<detail::File>(std::move(*f));  // not shared yet: no lock
     s->map_ = std::move(*m);
     auto h = read_log_file_header(s->log_path(), s->map_.data(), base_offset);
     if (!h) return fail(std::move(h).error());
@@ -271,13 +272,19 @@ class Segment {
   // files and marks it sealed, so readers move on to the next segment.
   void seal() noexcept {
     const std::uint64_t end = write_position_;
-    if (file_.valid()) {
+    // The mappings keep the bytes; descriptors are not needed once nothing grows. The log
+    // file's is closed when `file` goes out of scope below, or later, when a sync() that took
+    // it before (from another thread, under the Log's sync lock only) is done with it.
+    std::shared_ptr<detail::File> file;
+    {
+      std::lock_guard lock(file_mu_);
+      file = std::move(file_);
+    }
+    if (file) {
       // Best effort: a failed truncate leaves zeros that recovery skips.
-      (void)file_.truncate(end);
+      (void)file->truncate(end);
       (void)offset_index_->shrink_to_fit();
       (void)time_index_->shrink_to_fit();
-      // The mappings keep the bytes; descriptors are not needed once nothing grows.
-      file_.close();
       offset_index_->close_file();
       time_index_->close_file();
     } else {
@@ -363,12 +370,17 @@ class Segment {
 
   // Writes [from, to) of the log file back to disk and waits for it (msync + fdatasync).
   // On Linux msync(MS_SYNC) of a shared file mapping also syncs the file (vfs_fsync_range),
-  // so a sealed segment, whose descriptor is closed, needs nothing more.
+  // so a sealed segment, whose descriptor is closed, needs nothing more. Safe to run while
+  // the segment is sealed (Log::flush runs without the append lock): it holds the descriptor
+  // it checked until fdatasync returns, where it once read a descriptor seal() was closing
+  // (EBADF: an append under every_append failed although its records were in the log; or
+  // the fdatasync of another file that reused the number).
   Result<void> sync(std::uint64_t from, std::uint64_t to) const {
     if (in_memory()) return {};
     RILL_TRY(map_.sync(from, to));
-    if (!file_.valid()) return {};
-    return const_cast<detail::File&>(file_).sync_data();
+    const std::shared_ptr<detail::File> f = file();
+    if (!f) return {};  // sealed after the msync above, which synced the file
+    return f->sync_data();
   }
 
   // Faults in the pages of [from, to) ahead of the appender (see Log::prefault_segment);
@@ -436,13 +448,14 @@ class Segment {
   // file system cannot tell (no SEEK_DATA, or an in-memory segment): everything may be data.
   std::uint64_t data_end(std::uint64_t from, std::uint64_t to) const noexcept {
 #if defined(SEEK_DATA) && defined(SEEK_HOLE)
-    if (!file_.valid()) return to;
+    const std::shared_ptr<detail::File> f = file();
+    if (!f) return to;
     std::uint64_t end = from;
     for (std::uint64_t at = from; at < to;) {
-      const off_t data = ::lseek(file_.fd(), static_cast<off_t>(at), SEEK_DATA);
+      const off_t data = ::lseek(f->fd(), static_cast<off_t>(at), SEEK_DATA);
       if (data < 0) return errno == ENXIO ? end : to;  // ENXIO: no data past `at`
       if (static_cast<std::uint64_t>(data) >= to) break;
-      const off_t hole = ::lseek(file_.fd(), data, SEEK_HOLE);
+      const off_t hole = ::lseek(f->fd(), data, SEEK_HOLE);
       if (hole < 0) return to;
       end = std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), to);
       at = static_cast<std::uint64_t>(hole);
@@ -488,6 +501,12 @@ class Segment {
     return std::max<std::size_t>(layout_.index_interval_bytes, 1);
   }
 
+  // The log file while the segment is active; null once sealed, and in memory.
+  std::shared_ptr<detail::File> file() const {
+    std::lock_guard lock(file_mu_);
+    return file_;
+  }
+
   std::size_t index_capacity() const noexcept {
     const std::size_t min_frame = align_frame(kFrameHeaderSize + kMinRecordSize);
     return layout_.capacity_bytes / std::max(layout_.index_interval_bytes, min_frame) + 2;
@@ -502,9 +521,9 @@ class Segment {
     } else {
       auto f = detail::File::open(log_path(), O_RDWR | O_CREAT | O_EXCL, layout_.file_mode);
       if (!f) return fail(std::move(f).error());
-      file_ = std::move(*f);
-      RILL_TRY(file_.allocate(layout_.capacity_bytes));
-      auto m = detail::Mapping::map_file(file_, layout_.capacity_bytes, true);
+      file_ = std::make_shared<detail::File>(std::move(*f));  // not shared yet: no lock
+      RILL_TRY(file_->allocate(layout_.capacity_bytes));
+      auto m = detail::Mapping::map_file(*file_, layout_.capacity_bytes, true);
       if (!m) return fail(std::move(m).error());
       map_ = std::move(*m);
     }
@@ -543,7 +562,14 @@ class Segment {
   SegmentLayout layout_;
   std::int64_t created_ms_ = 0;
   std::size_t file_size_ = 0;
-  detail::File file_;
+  // The log file's descriptor, until seal(). Shared so that a sync() on another thread keeps
+  // it open across its fdatasync while seal() lets go of it. file_mu_ guards the pointer (not
+  // the file) and is a leaf lock: held only to copy or move the pointer, never across a
+  // system call or while taking another lock, so it orders after the Log's locks (seal()
+  // under append_mu_, sync() under sync_mu_) and cannot deadlock with them; and seal(), under
+  // the append lock, never waits for a sync's I/O.
+  std::shared_ptr<detail::File> file_;
+  mutable std::mutex file_mu_;
   detail::Mapping map_;
   std::optional<OffsetIndex> offset_index_;
   std::optional<TimeIndex> time_index_;
