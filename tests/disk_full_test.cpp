@@ -323,6 +323,43 @@ TEST_CASE("a failed sync is reported, the log stays readable, and a later flush 
   }
 }
 
+TEST_CASE("under every(n), a failed sync leaves its records counted: the next append syncs",
+          "[log][fault]") {
+  // flush() once zeroed the count of unsynced records before syncing, so after a failed sync
+  // the next n - 1 appends did not try again: more than n - 1 records stayed unsynced.
+  rill_test::TempDir tmp;
+  LogConfig c = small_log();
+  c.durability = rill::storage::Durability::every(3);
+  auto log = Log::open(tmp.sub("log"), c);
+  REQUIRE(log);
+  const auto append = [&](std::int64_t at) {
+    const std::string v = value_for(at);
+    return (*log)->append({.value = std::string_view(v)});
+  };
+  REQUIRE(append(0));
+  REQUIRE(append(1));
+  {
+    FaultInjector disk({.op = FileOp::kSync, .err = EIO});
+    auto r = append(2);  // the third record: its sync fails
+    REQUIRE(!r);
+    CHECK(r.error().code() == ErrorCode::kIoError);
+    CHECK((*log)->durable_offset() == 0);
+  }
+  REQUIRE(append(3));  // four unsynced records: this append syncs them
+  CHECK((*log)->durable_offset() == 4);
+
+  // The same after a failed flush() of its own.
+  REQUIRE(append(4));
+  REQUIRE(append(5));
+  {
+    FaultInjector disk({.op = FileOp::kSync, .err = EIO});
+    REQUIRE(!(*log)->flush());
+  }
+  REQUIRE(append(6));  // the third unsynced record since the last good sync
+  CHECK((*log)->durable_offset() == 7);
+  check_records(**log, 7);
+}
+
 TEST_CASE("a segment file retention cannot remove stays in the log, and a reopen agrees",
           "[log][fault][retention]") {
   rill_test::TempDir tmp;

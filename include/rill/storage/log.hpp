@@ -264,32 +264,7 @@ class Log final : private BackgroundTask {
 
   // Forces everything appended so far to stable storage (msync + fdatasync of the segments
   // written since the last flush). Blocks for the I/O. Errors: kIoError.
-  Result<void> flush() {
-    std::lock_guard sync_lock(sync_mu_);
-    std::uint64_t end_offset;
-    {
-      std::lock_guard lock(append_mu_);
-      end_offset = next_offset_;
-      unsynced_records_ = 0;
-    }
-    const auto durable =
-        static_cast<std::uint64_t>(durable_offset_.load(std::memory_order_relaxed));
-    const auto segs = segments_snapshot();
-    for (const auto& seg : segs) {
-      if (seg->end_offset() <= durable && seg.get() != segs.back().get()) continue;
-      const std::uint64_t from = seg->base_offset() == synced_base_ ? synced_position_ : 0;
-      const std::uint64_t to = seg->end_position();
-      RILL_TRY(seg->sync(from, to));
-      synced_base_ = seg->base_offset();
-      synced_position_ = to;
-    }
-    // relaxed: a timestamp for the background thread's "is a sync due" check only.
-    last_sync_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
-                        std::memory_order_relaxed);
-    // release: pairs with the acquire in durable_offset().
-    durable_offset_.store(static_cast<std::int64_t>(end_offset), std::memory_order_release);
-    return {};
-  }
+  Result<void> flush() { return sync_unsynced(0); }
 
   // Every record below this offset has been synced to stable storage by flush() or the
   // durability policy in this process's lifetime (records recovered on open count as
@@ -932,8 +907,52 @@ class Log final : private BackgroundTask {
       provision(lagging.get());
     if (retention_due) [[unlikely]]
       (void)enforce_retention();
-    if (sync_now) RILL_TRY(flush());
+    if (sync_now) {
+      RILL_TRY(sync_unsynced(config_.durability.mode == Durability::Mode::kEveryRecords
+                                 ? config_.durability.every_records
+                                 : 0));
+    }
     return AppendInfo{static_cast<std::int64_t>(first), count, now};
+  }
+
+  // flush(), unless fewer than `min_unsynced` records are left unsynced by the time this
+  // flush's turn comes: Durability::every(n) passes n, so appenders that crossed n while
+  // another flush ran do not each sync again once it has covered their records.
+  Result<void> sync_unsynced(std::uint64_t min_unsynced) {
+    std::lock_guard sync_lock(sync_mu_);
+    std::uint64_t end_offset;
+    std::uint64_t covered;  // of unsynced_records_: the records below end_offset
+    {
+      std::lock_guard lock(append_mu_);
+      if (unsynced_records_ < min_unsynced) return {};
+      end_offset = next_offset_;
+      covered = unsynced_records_;
+    }
+    const auto durable =
+        static_cast<std::uint64_t>(durable_offset_.load(std::memory_order_relaxed));
+    const auto segs = segments_snapshot();
+    for (const auto& seg : segs) {
+      if (seg->end_offset() <= durable && seg.get() != segs.back().get()) continue;
+      const std::uint64_t from = seg->base_offset() == synced_base_ ? synced_position_ : 0;
+      const std::uint64_t to = seg->end_position();
+      RILL_TRY(seg->sync(from, to));
+      synced_base_ = seg->base_offset();
+      synced_position_ = to;
+    }
+    // relaxed: a timestamp for the background thread's "is a sync due" check only.
+    last_sync_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                        std::memory_order_relaxed);
+    // Only now are those records off the count Durability::every(n) keeps: reset before the
+    // sync, a failed sync left up to n - 1 more appends without one (and more than n - 1
+    // records unsynced). Records appended meanwhile stay counted. Flushes run one at a time
+    // (sync_mu_), so nothing else lowers the count in between.
+    {
+      std::lock_guard lock(append_mu_);
+      unsynced_records_ -= std::min(unsynced_records_, covered);
+    }
+    // release: pairs with the acquire in durable_offset().
+    durable_offset_.store(static_cast<std::int64_t>(end_offset), std::memory_order_release);
+    return {};
   }
 
   SegmentLayout layout() const {
