@@ -1387,4 +1387,47 @@ TEST_CASE("a failed commit before a rebalance gives the partitions up and is rep
   }
 }
 
+TEST_CASE("a commit keeps a member's session; timeouts not above 0 are refused",
+          "[group][liveness]") {
+  // session_timeout_ms removes a member that makes no call at all; a commit is a call. A
+  // member working through a long batch that commits as it goes kept only its poll time and
+  // was removed at the session timeout.
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(1'000'000);
+  auto broker = open_backend(true, dir, clock);
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  fill(topic, 4);
+  ConsumerConfig cfg = member_config("g", AssignmentStrategy::kRange);
+  cfg.session_timeout_ms = 10'000;
+  cfg.max_poll_interval_ms = 600'000;
+  Group g(*broker, "g");
+  Member& a = g.join({"t"}, AssignmentStrategy::kRange, cfg);
+  Member& b = g.join({"t"}, AssignmentStrategy::kRange, cfg);
+  g.settle();
+  REQUIRE(a.owned().size() == 1);
+  for (int step = 0; step < 5; ++step) {  // 45 s of work in a's batch, a commit every 9 s
+    clock->advance_ms(9'000);
+    require_ok(a.consumer.commit());
+    g.poll(b);
+  }
+  CHECK(g.describe().members.size() == 2);
+  CHECK(b.owned().size() == 1);
+  // Silent past its session: removed at the next call of another member.
+  clock->advance_ms(10'001);
+  a.zombie = true;
+  g.poll(b);
+  CHECK(g.describe().members.size() == 1);
+  require_error(a.consumer.commit(), ErrorCode::kFenced);
+
+  for (const auto& [session, interval] :
+       {std::pair<std::int64_t, std::int64_t>{0, 1000}, {-5, 1000}, {1000, 0}, {1000, -1}}) {
+    CAPTURE(session, interval);
+    ConsumerConfig bad = member_config("h", AssignmentStrategy::kRange);
+    bad.session_timeout_ms = session;
+    bad.max_poll_interval_ms = interval;
+    StringConsumer c(*broker, bad);
+    require_error(c.subscribe({"t"}), ErrorCode::kInvalidArgument);
+  }
+}
+
 }  // namespace group_test

@@ -109,13 +109,20 @@ class Consumer {
 
   // Joins the group to consume `topics`, sharing their partitions with the group's other
   // members. Replaces an earlier subscription or assignment. Errors: kInvalidArgument without
-  // a group id or with a strategy the group does not use; kNotFound for a missing topic;
-  // kInvalidArgument for a topic of other types; kClosed after close().
+  // a group id, with a strategy the group does not use, or with a session timeout or max
+  // poll interval not above 0; kNotFound for a missing topic; kInvalidArgument for a topic of
+  // other types; kClosed after close().
   Result<void> subscribe(const std::vector<std::string>& topics,
                          RebalanceCallbacks callbacks = {}) {
     RILL_TRY(check_open());
     if (config_.group_id.empty()) {
       return fail(ErrorCode::kInvalidArgument, "subscribe() needs a group_id; use assign()");
+    }
+    if (config_.session_timeout_ms <= 0 || config_.max_poll_interval_ms <= 0) {
+      return fail(ErrorCode::kInvalidArgument,
+                  "session_timeout_ms and max_poll_interval_ms must be > 0 (got " +
+                      std::to_string(config_.session_timeout_ms) + " and " +
+                      std::to_string(config_.max_poll_interval_ms) + ")");
     }
     RILL_TRY(open_topics(topics));
     callbacks_ = std::move(callbacks);
@@ -200,8 +207,10 @@ class Consumer {
       if (moved) continue;
       const auto left = deadline - std::chrono::steady_clock::now();
       if (left <= std::chrono::nanoseconds::zero()) return out;
-      // Wake at least once a second to keep the group's liveness checks moving.
-      const auto wait = std::min<std::chrono::nanoseconds>(left, std::chrono::seconds(1));
+      // Wake at least once a second, and three times per session timeout, to keep the
+      // group's liveness checks moving: a member blocked here must call in before its session
+      // ends, or another member's call removes it (a session under a second did).
+      const auto wait = std::min<std::chrono::nanoseconds>(left, heartbeat_every());
       if (config_.busy_poll) {
         spin_until_ready(std::chrono::steady_clock::now() + wait);
       } else {
@@ -376,6 +385,11 @@ class Consumer {
       if (std::chrono::steady_clock::now() >= until) return;
       detail::cpu_relax();
     }
+  }
+
+  std::chrono::nanoseconds heartbeat_every() const noexcept {
+    const std::int64_t ms = std::clamp<std::int64_t>(config_.session_timeout_ms / 3, 1, 1000);
+    return std::chrono::milliseconds(ms);
   }
 
   // close() ends the consumer for good, as Kafka's does: a closed consumer that could

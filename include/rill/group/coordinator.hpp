@@ -207,6 +207,10 @@ class GroupCoordinator {
     ReportingLock lock(*this);
     auto it = members_.find(member);
     if (it == members_.end()) return fenced(member);
+    // A commit is a call of the member: it counts for session_timeout_ms ("no call at all"),
+    // so a member that commits as it works through a long batch keeps its session (not its
+    // max_poll_interval_ms, which only poll() restarts).
+    it->second.last_heartbeat_ms = std::max(it->second.last_heartbeat_ms, clock_->now_ms());
     for (const auto& [tp, unused] : offsets) {
       if (it->second.owned.count(tp) == 0) {
         return fail(ErrorCode::kFenced, "member " + member + " of group '" + group_id_ +
