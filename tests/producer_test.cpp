@@ -294,6 +294,33 @@ TEST_CASE("keyless round-robin cycles through the partitions 0..n-1, per topic",
   for (std::size_t i = 0; i < mds.size(); ++i) CHECK(mds[i].partition == static_cast<int>(i % 5));
 }
 
+TEST_CASE("producers given the same seed route keyless records to the same partitions",
+          "[producer][routing][sticky]") {
+  TempDir dir;
+  const bool in_memory = GENERATE(false, true);
+  CAPTURE(in_memory);
+  auto broker = open_backend(in_memory, dir);
+  // Small sticky batches: the 200 records below move partition about 50 times, each move a
+  // random choice among 3, so two producers that draw independently almost never agree.
+  const ProducerConfig config{.sticky_batch_bytes = 200, .seed = 0x5eed};
+  auto keyless_partitions = [&](const std::string& topic_name, const ProducerConfig& c) {
+    auto topic = take(StringTopic::create(*broker, topic_name, small_topic(4)));
+    StringProducer producer(*broker, c);
+    std::vector<std::int32_t> out;
+    for (int i = 0; i < 200; ++i) {
+      out.push_back(take(producer.send(topic, std::nullopt, "v" + std::to_string(i))).partition);
+    }
+    return out;
+  };
+  const auto first = keyless_partitions("a", config);
+  CHECK(first == keyless_partitions("b", config));
+  CHECK(std::set<std::int32_t>(first.begin(), first.end()).size() == 4);  // it does move
+  // Another seed draws another sequence.
+  ProducerConfig other = config;
+  other.seed = 0x5eed + 1;
+  CHECK(first != keyless_partitions("c", other));
+}
+
 // --- user partitioner and explicit partitions ------------------------------------------------
 
 TEST_CASE("a user partitioner routes records; an answer out of range appends nothing",

@@ -132,7 +132,11 @@ class DefaultPartitioner {
   // Kafka's batch.size default.
   static constexpr std::size_t kDefaultStickyBatchBytes = 16384;
 
-  // sticky_batch_bytes == 0 switches after every keyless record.
+  // sticky_batch_bytes == 0 switches after every keyless record. `seed` set: two partitioners
+  // with the same seed, strategy and batch bytes, given the same calls in the same order,
+  // return the same partitions, on every run and platform (tests; a Producer passes
+  // ProducerConfig::seed here). nullopt: seeded from the steady clock and the object's
+  // address, so each partitioner, and each run, chooses differently.
   explicit DefaultPartitioner(KeylessStrategy strategy = KeylessStrategy::kSticky,
                               std::size_t sticky_batch_bytes = kDefaultStickyBatchBytes,
                               std::optional<std::uint64_t> seed = std::nullopt) noexcept

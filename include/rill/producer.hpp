@@ -8,7 +8,8 @@
 // partitioner from ProducerConfig; else Kafka's default: murmur2 of the serialized key
 // (so a key lands on the same partition number as with Kafka's Java client and librdkafka),
 // and for records without a key, sticky (stay on one partition for a batch's worth of bytes)
-// or round-robin partitioning.
+// or round-robin partitioning. Sticky choices are random per producer unless
+// ProducerConfig::seed fixes them (tests).
 //
 // A send is synchronous: when it returns, the record is in the partition log and readable,
 // and it survives a crash of the process (see docs/guarantees.md for power loss).
@@ -48,6 +49,15 @@ struct ProducerConfig {
   std::size_t sticky_batch_bytes = 16384;
   // Replaces the default routing when set; must return a partition in [0, partitions).
   Partitioner partitioner{};
+  // Seeds the default partitioner's keyless choices (DefaultPartitioner's `seed`): the first
+  // sticky partition of each topic and every later move. Unset (the default): each producer
+  // seeds itself from the clock and its address, so keyless records land on different
+  // partitions from run to run, as with Kafka's clients. Set: producers with the same config
+  // (seed included), given the same sends in the same order, route every keyless record the
+  // same way on every run, which tests want (rill::testing::TestTopic always sets one).
+  // Round-robin, keyed records, an explicit partition and a user `partitioner` draw nothing random
+  // and ignore it.
+  std::optional<std::uint64_t> seed{};
 };
 
 // Where a record went: Kafka's RecordMetadata. `topic` views the topic's name, valid while the
@@ -75,7 +85,7 @@ class Producer {
   explicit Producer(Broker& broker, ProducerConfig config = {})
       : broker_(&broker),
         config_(std::move(config)),
-        default_(config_.keyless, config_.sticky_batch_bytes) {}
+        default_(config_.keyless, config_.sticky_batch_bytes, config_.seed) {}
 
   // Sends one keyed record. Errors, after which nothing was appended: kNotFound (the topic was
   // deleted), kOutOfRange (a partitioner's answer outside the topic), kInvalidArgument (a

@@ -8,12 +8,19 @@
 //
 // It is the real broker (rill::Broker::open_in_memory): topics, producers, consumers, groups
 // and retention run exactly the code an application runs, over anonymous memory instead of
-// files. Two things differ, both for determinism:
+// files. Three things differ, all for determinism:
 //   - time comes from a ManualClock that moves only in advance() / advance_to();
 //   - the broker has no background thread (BrokerOptions::background_thread = false):
 //     advance() runs what became due on the test's thread before it returns (group members
 //     past their session timeout or max poll interval are removed, retention deletes old
-//     segments; see Broker::run_due), and nothing else happens between two calls of the test.
+//     segments; see Broker::run_due), and nothing else happens between two calls of the test;
+//   - the TestTopics it hands out route keyless records with a fixed seed
+//     (TestBrokerOptions::keyless_seed, ProducerConfig::seed), so they land on the same
+//     partitions on every run. A Producer the code under test creates is its own: it routes
+//     keyless records at random unless its ProducerConfig sets `seed` (env.keyless_seed(),
+//     say), or the topic has one partition.
+//
+//   rill::testing::TestBroker other({.start_ms = 1'000, .keyless_seed = 42});
 //
 // Thread-safety: thread-safe, as Broker; advance() may be called from any thread, but a test
 // that moves time from several threads is not deterministic any more.
@@ -36,16 +43,30 @@
 
 namespace rill::testing {
 
+// What a TestBroker starts from.
+struct TestBrokerOptions {
+  // What the ManualClock reads at first.
+  std::int64_t start_ms = 0;
+  // The seed of the keyless routing of every TestTopic the broker hands out (create_topic,
+  // topic): fixed, so runs repeat. Change it to see keyless records spread another way.
+  std::uint64_t keyless_seed = kDefaultKeylessSeed;
+};
+
 class TestBroker {
  public:
-  // An in-memory broker whose ManualClock reads `start_ms`. Opening a broker in memory cannot
-  // fail (it touches no file); a failure would be a bug and aborts (RILL_ASSERT).
-  explicit TestBroker(std::int64_t start_ms = 0) : clock_(std::make_shared<ManualClock>(start_ms)) {
-    BrokerOptions options;
-    options.clock = clock_;
-    options.prefault_bytes = 0;  // anonymous memory: nothing to gain from faulting ahead
-    options.background_thread = false;
-    auto broker = Broker::open_in_memory(options);
+  // An in-memory broker whose ManualClock reads `start_ms`, with the default keyless seed.
+  explicit TestBroker(std::int64_t start_ms = 0) : TestBroker(TestBrokerOptions{start_ms}) {}
+
+  // An in-memory broker as `options` say. Opening a broker in memory cannot fail (it touches
+  // no file); a failure would be a bug and aborts (RILL_ASSERT).
+  explicit TestBroker(const TestBrokerOptions& options)
+      : clock_(std::make_shared<ManualClock>(options.start_ms)),
+        keyless_seed_(options.keyless_seed) {
+    BrokerOptions broker_options;
+    broker_options.clock = clock_;
+    broker_options.prefault_bytes = 0;  // anonymous memory: nothing to gain from faulting ahead
+    broker_options.background_thread = false;
+    auto broker = Broker::open_in_memory(broker_options);
     RILL_ASSERT(broker.has_value(), "an in-memory broker cannot fail to open");
     broker_ = std::move(*broker);
   }
@@ -57,6 +78,9 @@ class TestBroker {
   ManualClock& clock() noexcept { return *clock_; }
   const std::shared_ptr<ManualClock>& clock_ptr() const noexcept { return clock_; }
   std::int64_t now_ms() const noexcept { return clock_->now_ms(); }
+  // The seed of its TestTopics' keyless routing; hand it to a Producer of the code under test
+  // (ProducerConfig::seed) to make that one repeat too.
+  std::uint64_t keyless_seed() const noexcept { return keyless_seed_; }
 
   // Moves the clock forward by `by`, then runs what fell due (Broker::run_due) before
   // returning, and says what that was. In memory nothing of it can fail.
@@ -91,7 +115,7 @@ class TestBroker {
                                        const TopicConfig& config = default_config()) {
     auto t = Topic<K, V>::create(*broker_, name, config);
     if (!t) return fail(std::move(t).error());
-    return TestTopic<K, V>(std::move(*t));
+    return TestTopic<K, V>(std::move(*t), keyless_seed_);
   }
 
   // A driver on an existing topic (one the code under test created, say). Errors: as
@@ -100,11 +124,12 @@ class TestBroker {
   Result<TestTopic<K, V>> topic(std::string_view name) {
     auto t = Topic<K, V>::open(*broker_, name);
     if (!t) return fail(std::move(t).error());
-    return TestTopic<K, V>(std::move(*t));
+    return TestTopic<K, V>(std::move(*t), keyless_seed_);
   }
 
  private:
   std::shared_ptr<ManualClock> clock_;
+  std::uint64_t keyless_seed_;
   std::unique_ptr<Broker> broker_;
 };
 

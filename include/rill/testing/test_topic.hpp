@@ -13,6 +13,15 @@
 // Order: records are read partition by partition (0, 1, ...), each in offset order. A
 // one-partition topic (TestBroker's default) therefore reads in append order.
 //
+// Keyless records (pipe_value, pipe_values, a TestRecord without a key or partition) are
+// routed as a Producer routes them, sticky (ProducerConfig's defaults: one partition until
+// 16 KiB went to it, then another), but with a fixed seed (ProducerConfig::seed): the same
+// pipes on a topic of the same partition count land on the same partitions on every run, so
+// what a multi-partition topic reads back, and in which order, does not change between runs.
+// The seed is kDefaultKeylessSeed, or TestBrokerOptions::keyless_seed for the topics of a
+// TestBroker; change it to see the records spread another way. (A plain Producer, such as
+// one the code under test creates, still chooses at random unless its config sets a seed.)
+//
 // Types: records read are copied out of the log into TestRecord<K, V>, so K and V must own
 // their bytes (std::string, numbers, structs, std::vector<std::byte>), not view them
 // (std::string_view, std::span): a static_assert says so.
@@ -27,6 +36,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -42,6 +52,10 @@
 
 namespace rill::testing {
 
+// The seed of a TestTopic's keyless routing unless one is given, and TestBrokerOptions'
+// default. Any fixed value makes runs repeat; this one is just the one rill picked.
+inline constexpr std::uint64_t kDefaultKeylessSeed = 0;
+
 // A header owning its bytes; nullopt value: a null header value.
 using TestHeader = std::pair<std::string, std::optional<std::string>>;
 
@@ -53,7 +67,8 @@ struct TestRecord {
   std::vector<TestHeader> headers{};
   // In: kNoTimestamp stamps the record with the broker's clock. Out: the record's timestamp.
   std::int64_t timestamp_ms = storage::kNoTimestamp;
-  // In: -1 routes it as the producer does (murmur2 of the key). Out: where it is.
+  // In: -1 routes it as the producer does (murmur2 of the key; keyless: sticky, seeded, see
+  // the top of this file). Out: where it is.
   std::int32_t partition = -1;
   std::int64_t offset = -1;  // out only
 };
@@ -77,11 +92,16 @@ class TestTopic {
   using value_type = V;
   using Record = TestRecord<K, V>;
 
-  explicit TestTopic(Topic<K, V> topic) : topic_(std::move(topic)), producer_(topic_.broker()) {}
-  TestTopic(TestTopic&& other) noexcept
-      : topic_(std::move(other.topic_)),
-        producer_(topic_.broker()),
-        positions_(std::move(other.positions_)) {}
+  // A driver piping through its own Producer, whose keyless routing is seeded with
+  // `keyless_seed` (ProducerConfig::seed): two drivers with the same seed, given the same
+  // pipes, route them the same way.
+  explicit TestTopic(Topic<K, V> topic, std::uint64_t keyless_seed = kDefaultKeylessSeed)
+      : topic_(std::move(topic)),
+        producer_(std::make_unique<Producer<K, V>>(topic_.broker(),
+                                                   ProducerConfig{.seed = keyless_seed})) {}
+  // The moved-to driver keeps the producer, so keyless routing continues where it was (the
+  // moved-from driver must not be piped into).
+  TestTopic(TestTopic&& other) noexcept = default;
   TestTopic(const TestTopic&) = delete;
   TestTopic& operator=(const TestTopic&) = delete;
 
@@ -94,7 +114,7 @@ class TestTopic {
   // Errors: as Producer::send.
   Result<RecordMetadata> pipe(const K& key, const V& value,
                               std::int64_t timestamp_ms = storage::kNoTimestamp) {
-    return producer_.send(topic_, key, value, {}, timestamp_ms);
+    return producer_->send(topic_, key, value, {}, timestamp_ms);
   }
 
   // Appends one record with every field it gives: key or none, headers, timestamp, partition.
@@ -112,12 +132,12 @@ class TestTopic {
     r.headers = headers;
     r.timestamp_ms = record.timestamp_ms;
     if (record.partition >= 0) r.partition = record.partition;
-    return producer_.send(topic_, r);
+    return producer_->send(topic_, r);
   }
 
   // Appends a record without a key.
   Result<RecordMetadata> pipe_value(const V& value) {
-    return producer_.send(topic_, std::nullopt, value);
+    return producer_->send(topic_, std::nullopt, value);
   }
 
   // Appends each record in order; stops at the first error and returns it.
@@ -269,7 +289,9 @@ class TestTopic {
   }
 
   Topic<K, V> topic_;
-  Producer<K, V> producer_;
+  // Behind a pointer: a Producer does not move (its partitioner owns a mutex), and a moved
+  // driver must keep the partitioner's state, or its keyless routing would start over.
+  std::unique_ptr<Producer<K, V>> producer_;
   std::vector<std::int64_t> positions_;  // read_new(): next offset per partition
 };
 
