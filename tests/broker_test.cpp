@@ -1061,4 +1061,26 @@ TEST_CASE("a data directory entry that cannot be examined is an error, not an ex
   ::close(dfd);
 }
 
+TEST_CASE("a topic handle kept past its broker: the directory opens again, appends fail",
+          "[broker][lifetime]") {
+  // Destroying the broker left the logs that Topic handles kept alive open, with each
+  // partition's lock held: opening the directory again in the same process failed with
+  // kLocked, and the old handle could still append to files the new broker owned.
+  TempDir dir;
+  auto broker = open_broker(dir.sub("data"));
+  auto kept = take(StringTopic::create(*broker, "orders", small_topic(2)));
+  fill(*broker, "orders", 3);
+  rill::storage::RecordBatch held;
+  require_ok(kept.log(1)->read_into(0, held, 10));
+  broker.reset();
+  auto again = open_broker(dir.sub("data"));
+  require_error(kept.log(0)->append({.key = std::string_view("k"), .value = std::string_view("v")}),
+                ErrorCode::kClosed);
+  // What the old handle read is still there to read; the new broker has every record, once.
+  REQUIRE(held.size() == 3);
+  CHECK(*held[2].value() == "orders-1-2");
+  check_filled(*again, "orders", 3);
+  for (const auto& p : take(again->describe_topic("orders")).partitions) CHECK(p.end_offset == 3);
+}
+
 }  // namespace broker_test

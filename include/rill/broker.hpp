@@ -11,6 +11,10 @@
 //   data/orders/topic.conf          the topic's configuration (text, key=value)
 //   data/orders/0/ ... data/orders/7/   one partition log each (see docs/format.md)
 //
+// Lifetime: a Broker must outlive the Producers, Consumers and ConsumerGroups made on it (they
+// keep a pointer to it, as LevelDB's iterators do to their DB; a Consumer's destructor leaves
+// its group through it). Topic handles may outlive it: its destructor closes every partition.
+//
 // Thread-safety: thread-safe. Topic administration (create, delete, add partitions) serialises
 // on one mutex; producers and readers holding a topic handle never take it. A broker runs one
 // background thread for all its partitions (storage::Background), unless
@@ -475,7 +479,17 @@ class Broker {
  public:
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
-  ~Broker() = default;
+  // Closes every partition log (storage::Log::close): Topic handles that outlive the broker
+  // then fail their appends with kClosed, records they read stay valid while held, and the
+  // data directory, its lock released with each partition's, can be opened again at once.
+  // Producers, Consumers and ConsumerGroups keep a pointer to the broker: destroy them
+  // first (see the lifetime note at the top of this header).
+  ~Broker() {
+    const std::vector<std::shared_ptr<detail::TopicState>> topics = all_topics();
+    for (const auto& t : topics) {
+      for (auto& log : t->logs_) log->close();
+    }
+  }
 
   // The lock file at the root of a data directory. Names with '~' are the broker's own:
   // topics cannot have one, and anything else starting with '~' is a leftover of an
@@ -752,11 +766,7 @@ class Broker {
 
   // Syncs every partition of every topic to stable storage (storage::Log::flush).
   Result<void> flush() {
-    std::vector<std::shared_ptr<detail::TopicState>> topics;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [name, t] : topics_) topics.push_back(t);
-    }
+    const std::vector<std::shared_ptr<detail::TopicState>> topics = all_topics();
     for (const auto& t : topics) {
       for (std::int32_t p = 0; p < t->partition_count(); ++p) RILL_TRY(t->partition(p)->flush());
     }
@@ -777,11 +787,7 @@ class Broker {
       for (const auto& [id, c] : groups_) groups.push_back(c);
     }
     for (const auto& c : groups) done.members_expired += c->expire();
-    std::vector<std::shared_ptr<detail::TopicState>> topics;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [name, t] : topics_) topics.push_back(t);
-    }
+    const std::vector<std::shared_ptr<detail::TopicState>> topics = all_topics();
     Result<void> result;
     for (const auto& t : topics) {
       for (std::int32_t p = 0; p < t->partition_count(); ++p) {
@@ -827,6 +833,14 @@ class Broker {
     background_ = options_.background_thread
                       ? std::make_shared<storage::Background>()
                       : std::make_shared<storage::Background>(storage::Background::kManual);
+  }
+
+  // The topics now, taken under mu_ and used outside it.
+  std::vector<std::shared_ptr<detail::TopicState>> all_topics() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<detail::TopicState>> out;
+    for (const auto& [name, t] : topics_) out.push_back(t);
+    return out;
   }
 
   static Unexpected not_found(std::string_view name) {

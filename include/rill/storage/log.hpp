@@ -640,6 +640,8 @@ class Log final : private BackgroundTask {
     // segments from the front of the table, always under this lock: the doomed segments
     // chosen below are still its first ones when they are taken out.
     std::lock_guard files_lock(files_mu_);
+    // A closed log may have let its directory go (close()): its files are not ours to delete.
+    if (closed_.load(std::memory_order_acquire)) return RetentionReport{};
     std::vector<std::shared_ptr<Segment>> doomed;
     {
       std::lock_guard lock(segments_mu_);
@@ -688,12 +690,24 @@ class Log final : private BackgroundTask {
     return report;
   }
 
-  // Stops the background thread, syncs if the durability policy asks for syncs, wakes
-  // waiters with kClosed and makes later appends fail with kClosed. Idempotent.
+  // Stops the background thread, waits for the appends, compaction and retention under way,
+  // syncs if the durability policy asks for syncs, wakes waiters with kClosed, makes later
+  // appends (and compactions) fail with kClosed, and releases the directory's lock: another
+  // Log may open the directory at once, while this one's records stay readable to those
+  // holding it (its mappings stay). Idempotent.
   void close() {
     if (closed_.exchange(true, std::memory_order_acq_rel)) return;
     stop_worker();
+    // Each lock once, in turn (never two at a time): whoever held it had checked closed_
+    // before the exchange above and is done with the files when we get it; whoever takes it
+    // after us sees closed_ and leaves them alone. Without this an append under way when
+    // close() returned could still write, and roll a new segment file into a directory that
+    // a topic created again under the same name now owns.
+    { std::lock_guard wait_compaction(compact_mu_); }
+    { std::lock_guard wait_retention(files_mu_); }
+    { std::lock_guard wait_appends(append_mu_); }
     if (config_.durability.mode != Durability::Mode::kOsCache) (void)flush();
+    lock_file_.close();  // flock(2) ends with the descriptor
     wake_seq_.fetch_add(1, std::memory_order_release);
     detail::futex_wake_all(wake_seq_);
     std::lock_guard lock(notifiers_mu_);
