@@ -815,6 +815,8 @@ int cmd_verify(const Globals& g, const std::vector<std::string>& only) {
   json parts = json::array();
   for (const auto& [name, dir] : dirs) {
     const std::uint64_t before = done;
+    // verify_log checks a segment that looks damaged again before reporting it: the writer
+    // may be swapping in a compacted copy, rolling or deleting it right now.
     auto check = rill::storage::verify_log(
         dir, [&, n = name](std::uint64_t bytes) { bar.update(before + bytes, n); });
     json j{{"partition", name}};

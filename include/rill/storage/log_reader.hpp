@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -54,6 +55,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "rill/detail/mmap_file.hpp"
@@ -235,6 +237,27 @@ class ReadOnlySegment {
   const char* damage() const noexcept { return damage_; }
   // Bytes of the file as mapped (its size when opened).
   std::uint64_t mapped_bytes() const noexcept { return map_.size(); }
+  // Non-zero bytes after the scanned batches, up to the file's end. Read with pread while the
+  // file is open, not through the mapping: a writer that sealed the segment since it was
+  // mapped has truncated the file, and a mapped page past its new end faults (SIGBUS).
+  std::uint64_t nonzero_bytes_after_end() const {
+    std::uint64_t n = 0;
+    if (!file_.valid()) {
+      for (std::uint64_t i = end_position_; i < map_.size(); ++i) {
+        if (map_.data()[i] != std::byte{0}) ++n;
+      }
+      return n;
+    }
+    std::byte buf[16384];
+    for (std::uint64_t at = end_position_;;) {
+      const ssize_t got = ::pread(file_.fd(), buf, sizeof buf, static_cast<off_t>(at));
+      if (got <= 0) return n;
+      for (ssize_t i = 0; i < got; ++i) {
+        if (buf[i] != std::byte{0}) ++n;
+      }
+      at += static_cast<std::uint64_t>(got);
+    }
+  }
   const std::byte* data() const noexcept { return map_.data(); }
   const std::string& path() const noexcept { return path_; }
 
@@ -615,10 +638,7 @@ inline Result<SegmentDump> dump_segment(const std::string& dir, std::uint64_t ba
   d.end_position = s.end_position();
   d.end_offset = s.end_offset();
   d.damage = s.damage();
-  const std::byte* p = s.data();
-  for (std::uint64_t i = s.end_position(); i < s.mapped_bytes(); ++i) {
-    if (p[i] != std::byte{0}) ++d.trailing_nonzero_bytes;
-  }
+  d.trailing_nonzero_bytes = s.nonzero_bytes_after_end();
   return d;
 }
 
@@ -700,6 +720,79 @@ void check_index_file(const std::string& path, FileKind kind, std::uint64_t base
   }
 }
 
+// A file as stat(2) names it: device, inode, size and change time (which also tells a new
+// file apart from a deleted one whose inode it reuses); all zero when it does not exist.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+inline FileIdentity file_identity(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino, st.st_size,
+          static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
+
+// One pass of verify_log over one segment: its log and both indexes.
+struct SegmentCheck {
+  bool vanished = false;  // the log file was gone (retention deleted the segment)
+  SegmentDump dump;
+  std::vector<std::string> problems;
+  // The segment's log, .index and .timeindex, before and after the pass.
+  std::array<FileIdentity, 3> before;
+  std::array<FileIdentity, 3> after;
+};
+
+inline std::array<FileIdentity, 3> segment_identities(const std::string& dir, std::uint64_t base) {
+  return {file_identity(dir + "/" + segment_file_name(base, ".log")),
+          file_identity(dir + "/" + segment_file_name(base, ".index")),
+          file_identity(dir + "/" + segment_file_name(base, ".timeindex"))};
+}
+
+// `next_base`: the next segment's base offset, or nullopt for the newest segment.
+inline SegmentCheck check_segment(const std::string& dir, std::uint64_t base,
+                                  std::optional<std::uint64_t> next_base) {
+  SegmentCheck c;
+  c.before = segment_identities(dir, base);
+  std::vector<BatchSpot> batches;
+  auto d = dump_segment(dir, base, [&](const DumpedBatch& b) {
+    if (b.valid) batches.push_back({b.position, b.header.base_offset});
+  });
+  if (d) {
+    c.dump = *d;
+    const std::string path = dir + "/" + segment_file_name(base, ".log");
+    if (d->damage != nullptr) {
+      c.problems.push_back(path + ": invalid batch at position " + std::to_string(d->end_position) +
+                           " (offset " + std::to_string(d->end_offset) + "): " + d->damage);
+    } else if (next_base && d->end_offset != *next_base) {
+      c.problems.push_back(path + ": batches end at offset " + std::to_string(d->end_offset) +
+                           " but the next segment starts at " + std::to_string(*next_base));
+    } else if (next_base && d->trailing_nonzero_bytes != 0) {
+      c.problems.push_back(path + ": " + std::to_string(d->trailing_nonzero_bytes) +
+                           " non-zero bytes after the last batch");
+    }
+    check_index_file<OffsetIndexEntry>(dir + "/" + segment_file_name(base, ".index"),
+                                       FileKind::kOffsetIndex, base, batches, d->end_position,
+                                       c.problems);
+    check_index_file<TimeIndexEntry>(dir + "/" + segment_file_name(base, ".timeindex"),
+                                     FileKind::kTimeIndex, base, batches, d->end_position,
+                                     c.problems);
+  } else if (d.error().code() != ErrorCode::kNotFound) {
+    c.problems.push_back(d.error().message());
+  }
+  c.after = segment_identities(dir, base);
+  c.vanished = !d ? d.error().code() == ErrorCode::kNotFound : c.after[0].inode == 0;
+  return c;
+}
+
+// How long verify_log waits before it checks a segment with problems again: far longer than
+// a writer's swap of a compacted copy or creation of a segment takes.
+inline constexpr std::chrono::milliseconds kVerifyRecheckPause{250};
+
 }  // namespace detail
 
 // Checks every segment of the log in `dir` read-only: file headers; every batch's structure,
@@ -707,9 +800,20 @@ void check_index_file(const std::string& path, FileKind kind, std::uint64_t base
 // offsets contiguous across segments (each sealed segment ends where the next begins, which a
 // compacted one does too: its batches keep spanning their offsets); no stray bytes after a
 // sealed segment's batches; and both index files against the batches. `progress`, when given,
-// is called after each segment with the log bytes walked so far. Costs: reads every byte.
-// Errors: kNotFound when `dir` does not exist; damage is not an error but a line in
-// LogCheck::problems.
+// is called after each segment with the log bytes walked so far.
+//
+// Safe against a live writer: what it changes while a segment is read is not reported as
+// damage. The writer swaps a compacted copy in by deleting the indexes, renaming the copy over
+// the log and writing new indexes; it creates a segment's files before their headers; and
+// retention deletes the log, then the indexes. A pass over a segment in such a moment sees a
+// missing or headerless file, or an old log beside new indexes. So a segment whose pass finds
+// problems is checked again from freshly opened files after a pause
+// (detail::kVerifyRecheckPause), and once more if its files changed meanwhile (another inode,
+// size or change time); only what the last pass finds is reported. A segment whose log is
+// gone is skipped. Real damage stays put, and costs the pause per damaged segment.
+//
+// Costs: reads every byte. Errors: kNotFound when `dir` does not exist; damage is not an
+// error but a line in LogCheck::problems.
 inline Result<LogCheck> verify_log(const std::string& dir,
                                    const std::function<void(std::uint64_t)>& progress = {}) {
   auto bases = list_segment_bases(dir);
@@ -717,39 +821,23 @@ inline Result<LogCheck> verify_log(const std::string& dir,
   LogCheck check;
   for (std::size_t i = 0; i < bases->size(); ++i) {
     const std::uint64_t base = (*bases)[i];
-    const bool last = i + 1 == bases->size();
-    std::vector<detail::BatchSpot> batches;
-    auto d = dump_segment(dir, base, [&](const DumpedBatch& b) {
-      if (b.valid) batches.push_back({b.position, b.header.base_offset});
-    });
+    std::optional<std::uint64_t> next;
+    if (i + 1 < bases->size()) next = (*bases)[i + 1];
+    detail::SegmentCheck c = detail::check_segment(dir, base, next);
+    for (int again = 0; again < 2 && !c.problems.empty() && !c.vanished; ++again) {
+      std::this_thread::sleep_for(detail::kVerifyRecheckPause);
+      detail::SegmentCheck r = detail::check_segment(dir, base, next);
+      // The same files through the pause and the new pass: the problems are theirs.
+      const bool settled = r.before == c.after && r.after == r.before;
+      c = std::move(r);
+      if (settled) break;
+    }
+    if (c.vanished) continue;  // deleted by retention meanwhile
     ++check.segments;
-    if (!d) {
-      if (d.error().code() == ErrorCode::kNotFound) continue;  // deleted by retention meanwhile
-      check.problems.push_back(d.error().message());
-      continue;
-    }
-    const std::string path = dir + "/" + segment_file_name(base, ".log");
-    check.batches += d->batches;
-    check.records += d->records;
-    check.bytes += d->file_bytes;
-    if (d->damage != nullptr) {
-      check.problems.push_back(path + ": invalid batch at position " +
-                               std::to_string(d->end_position) + " (offset " +
-                               std::to_string(d->end_offset) + "): " + d->damage);
-    } else if (!last && d->end_offset != (*bases)[i + 1]) {
-      check.problems.push_back(path + ": batches end at offset " + std::to_string(d->end_offset) +
-                               " but the next segment starts at " +
-                               std::to_string((*bases)[i + 1]));
-    } else if (!last && d->trailing_nonzero_bytes != 0) {
-      check.problems.push_back(path + ": " + std::to_string(d->trailing_nonzero_bytes) +
-                               " non-zero bytes after the last batch");
-    }
-    detail::check_index_file<OffsetIndexEntry>(dir + "/" + segment_file_name(base, ".index"),
-                                               FileKind::kOffsetIndex, base, batches,
-                                               d->end_position, check.problems);
-    detail::check_index_file<TimeIndexEntry>(dir + "/" + segment_file_name(base, ".timeindex"),
-                                             FileKind::kTimeIndex, base, batches, d->end_position,
-                                             check.problems);
+    check.batches += c.dump.batches;
+    check.records += c.dump.records;
+    check.bytes += c.dump.file_bytes;
+    check.problems.insert(check.problems.end(), c.problems.begin(), c.problems.end());
     if (progress) progress(check.bytes);
   }
   return check;
