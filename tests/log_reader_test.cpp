@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "catch.hpp"
@@ -511,6 +513,55 @@ TEST_CASE(
   auto tail = take(reader->read(4, 100));
   CHECK(offsets(tail) == V{10, 11});  // a read stays within one segment
   CHECK(offsets(take(reader->read(tail.next_offset(), 100))) == V{12});
+}
+
+TEST_CASE("a broker view follows a topic deleted and created again", "[broker_view][log_reader]") {
+  // The view's readers kept the deleted topic's mappings (the same file names came back) and
+  // showed its records and end offsets; once the new topic rolled past the old end, its
+  // segments were appended onto the old ones. A reader now notices the new log (its oldest
+  // segment created at another time, or nothing left at or past its newest) and starts over.
+  rill_test::TempDir dir;
+  auto clock = std::make_shared<rill::ManualClock>(1'000'000);
+  rill::BrokerOptions o;
+  o.prefault_bytes = 0;
+  o.clock = clock;
+  auto broker = take(rill::Broker::open(dir.path(), o));
+  const rill::TopicConfig config{.partitions = 1, .segment_bytes = 4096, .max_record_bytes = 1024};
+  const bool old_rolled = GENERATE(false, true);  // the old log had several segments
+  CAPTURE(old_rolled);
+  const auto fill = [&](int n, const std::string& tag) {
+    auto state = take(broker->topic_state("t"));
+    for (int i = 0; i < n; ++i) {
+      const std::string v = tag + std::to_string(i) + std::string(200, '.');
+      take(state->partition(0)->append({.value = std::string_view(v)}));
+    }
+  };
+  take(broker->create_topic("t", config));
+  fill(old_rolled ? 60 : 10, "old-");
+  auto view = take(rill::BrokerView::open(dir.path()));
+  REQUIRE(take(view->describe_topic("t")).partitions[0].end_offset == (old_rolled ? 60 : 10));
+  LogReader* reader = take(view->partition("t", 0));
+  auto held = take(reader->read(0, 5));  // read before the delete: stays readable
+
+  require_ok(broker->delete_topic("t"));
+  clock->advance_ms(1000);
+  take(broker->create_topic("t", config));
+  fill(3, "new-");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past list_interval_ms
+  require_ok(view->refresh_topics());
+  require_ok(view->refresh());
+  CHECK(take(view->describe_topic("t")).partitions[0].end_offset == 3);
+  reader = take(view->partition("t", 0));
+  auto batch = take(reader->read(0, 10));
+  REQUIRE(batch.size() == 3);
+  CHECK(batch[0].value()->substr(0, 5) == "new-0");
+  CHECK(held[0].value()->substr(0, 5) == "old-0");
+  // And it follows the new log across its rolls.
+  fill(40, "more-");
+  require_ok(view->refresh());
+  CHECK(take(view->describe_topic("t")).partitions[0].end_offset == 43);
+  batch = take(reader->read(3, 1));
+  CHECK(batch[0].value()->substr(0, 6) == "more-0");
 }
 
 }  // namespace log_reader_test

@@ -335,6 +335,10 @@ struct RefreshInfo {
   std::uint64_t new_records = 0;
   std::uint32_t new_segments = 0;
   std::uint32_t deleted_segments = 0;
+  // The log was deleted and created again (a topic deleted and re-created under its name):
+  // the reader dropped everything it had mapped and now follows the new log, whose offsets
+  // start over.
+  bool replaced = false;
 };
 
 class LogReader {
@@ -550,6 +554,11 @@ class LogReader {
     auto listed = list_segment_bases(dir_);
     if (!listed) return fail(std::move(listed).error());
     const auto& bases = *listed;
+    if (replaced(bases)) {
+      info.deleted_segments += static_cast<std::uint32_t>(segments_.size());
+      info.replaced = true;
+      segments_.clear();  // batches read from them keep their mappings
+    }
     auto drop_deleted = [&] {
       // Retention deletes the oldest segments first. The mapping of a dropped segment lives
       // on in the batches that hold it.
@@ -568,6 +577,29 @@ class LogReader {
     }
     drop_deleted();
     return info;
+  }
+
+  // Whether the directory now holds another log than the one mapped: its topic was deleted
+  // and created again under the name (the files are new, and offsets start over). The writer
+  // never deletes its newest segment, and compaction keeps a segment's creation time, so
+  // either is a sign: no listed segment at or past the newest one mapped, or the oldest
+  // listed segment, mapped here too, created at another time. Without this the reader went
+  // on serving the deleted log's mappings, then appended the new log's later segments onto
+  // them (tests/log_reader_test.cpp, "a broker view follows a topic deleted and created
+  // again"). Cost: reading one file header per listing.
+  bool replaced(const std::vector<std::uint64_t>& bases) const {
+    if (segments_.empty()) return false;
+    if (bases.empty() || bases.back() < segments_.back()->base_offset()) return true;
+    for (const auto& seg : segments_) {
+      if (seg->base_offset() < bases.front()) continue;
+      if (seg->base_offset() > bases.front()) break;
+      auto f = detail::File::open(dir_ + "/" + segment_file_name(bases.front(), ".log"), O_RDONLY);
+      if (!f) return false;  // gone meanwhile (retention): the next listing decides
+      FileHeader h{};
+      if (::pread(f->fd(), &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return false;
+      return h.magic == kFileMagic && h.created_ms != seg->created_ms();
+    }
+    return false;
   }
 
   const std::string dir_;
