@@ -6,8 +6,11 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "catch.hpp"
@@ -206,6 +209,26 @@ TEST_CASE("bad input to a log changes nothing, and a closed log refuses appends"
   CHECK(log->end_offset() == 1);
   auto read = take(log->read(0, 10));
   CHECK(read.size() == 1);
+}
+
+TEST_CASE("a Result converts implicitly from what its value type converts from, no more",
+          "[errors][result]") {
+  // Result<T>'s converting constructor was implicit for anything T could be built from, even
+  // through T's explicit constructors: `return n;` in a function returning
+  // Result<std::vector<std::int64_t>> compiled and returned n zeros. It is explicit where T's
+  // constructor is, as std::expected's.
+  using Vec = rill::Result<std::vector<std::int64_t>>;
+  static_assert(!std::is_convertible_v<std::size_t, Vec>);
+  static_assert(std::is_constructible_v<Vec, std::size_t>);  // said out loud, it still works
+  static_assert(std::is_convertible_v<std::vector<std::int64_t>, Vec>);
+  static_assert(!std::is_convertible_v<std::string_view, rill::Result<std::string>>);
+  static_assert(std::is_convertible_v<const char*, rill::Result<std::string>>);
+  static_assert(std::is_convertible_v<std::unique_ptr<int>, rill::Result<std::shared_ptr<int>>>);
+  const Vec three(std::size_t{3});
+  REQUIRE(three.has_value());
+  CHECK(three->size() == 3);
+  const rill::Result<std::string> s = "text";
+  CHECK(*s == "text");
 }
 
 }  // namespace errors_test

@@ -146,7 +146,10 @@ class [[nodiscard]] Result {
             typename = std::enable_if_t<std::is_constructible_v<T, U&&> &&
                                         !std::is_same_v<std::remove_cvref_t<U>, Result> &&
                                         !std::is_same_v<std::remove_cvref_t<U>, Unexpected>>>
-  Result(U&& value) : ok_(true) {  // NOLINT(google-explicit-constructor): like std::expected
+  // Explicit where T's constructor from U is (as std::expected's): `return n;` from a function
+  // returning Result<std::vector<T>> built a vector of n elements.
+  explicit(!std::is_convertible_v<U&&, T>) Result(U&& value)
+      : ok_(true) {  // NOLINT: as std::expected
     ::new (static_cast<void*>(&value_)) T(std::forward<U>(value));
   }
   Result(Unexpected u) : ok_(false) {  // NOLINT(google-explicit-constructor)
