@@ -126,7 +126,15 @@ class KeyIndex {
   Result<void> catch_up_locked(const storage::Log& log, std::int64_t end) {
     std::int64_t at = std::max(indexed_to_, log.start_offset());
     while (at < end) {
-      RILL_TRY(log.read_into(at, batch_, 4096));
+      auto read = log.read_into(at, batch_, 4096);
+      if (!read && read.error().code() == ErrorCode::kOutOfRange && at < log.start_offset()) {
+        // Retention deleted the segment being read since `at` was taken: what it held is
+        // gone for every reader, so go on from the log's new start (the pruning below forgets
+        // the keys whose last record went with it).
+        at = log.start_offset();
+        continue;
+      }
+      if (!read) return fail(std::move(read).error());
       // Not `empty()`: a read in a compacted gap (a segment compaction emptied, say) returns
       // no records and still moves past it. Below the end every read moves; this only guards.
       if (batch_.next_offset() <= at) break;
