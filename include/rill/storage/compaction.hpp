@@ -32,7 +32,8 @@ struct CompactionReport {
   std::uint64_t bytes_after = 0;
   std::uint64_t tombstones_dropped = 0;  // superseded ones and expired newest ones
   std::uint64_t keys = 0;                // distinct keys below end_offset
-  std::int64_t end_offset = 0;           // the snapshot: newer records were not considered
+  std::int64_t end_offset = 0;  // the snapshot (end_offset, or durable_offset under a syncing
+                                // policy): newer records were not considered
 };
 
 // Calls fn(const RecordView&, const StoredRecord&) for every record of `seg` in a batch that

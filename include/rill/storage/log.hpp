@@ -608,7 +608,9 @@ class Log final : private BackgroundTask {
   // read may return an empty batch whose next_offset() is past the one asked for). Only
   // sealed segments are rewritten, never the active one; the newest offset per key is taken
   // over the whole log up to end_offset() when compaction starts (appends after that are not
-  // considered, and keep their older versions until the next run).
+  // considered, and keep their older versions until the next run), or, under a durability
+  // policy that syncs, up to durable_offset(): a record not yet on stable storage supersedes
+  // nothing, so a power loss cannot take both it and the record it replaced.
   //
   // Appends and reads go on meanwhile: a rewritten segment is swapped in under the segment
   // table's lock, and a reader holding the old one keeps its mapping. Crash-safe at every
@@ -1558,7 +1560,13 @@ inline Result<CompactionReport> Log::compact() {
   // ends at or below `end`. Records a roll moves out of the snapshot are simply not seen:
   // newer records missed only make compaction keep more.
   const std::vector<std::shared_ptr<Segment>> segs = segments_snapshot();
-  const auto end = static_cast<std::uint64_t>(end_offset());
+  // Under a durability policy that syncs, only records already on stable storage may
+  // supersede others: compaction makes its deletions durable at once (the compacted copy is
+  // fsynced), and a power loss before the newer record's sync would otherwise lose both
+  // (Kafka cleans only below the high watermark for the same reason). Under kOsCache nothing
+  // is promised across a power loss, and every record counts.
+  const auto end = static_cast<std::uint64_t>(
+      config_.durability.mode == Durability::Mode::kOsCache ? end_offset() : durable_offset());
   report.end_offset = static_cast<std::int64_t>(end);
   const std::int64_t now = clock_->now_ms();
 
