@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "catch.hpp"
 #include "result_checks.hpp"
 #include "rill/broker.hpp"
+#include "rill/consumer_group.hpp"
 #include "rill/partitioner.hpp"
 #include "rill/producer.hpp"
 #include "rill/topic.hpp"
@@ -723,6 +725,29 @@ TEST_CASE("after add_partitions, keys route over the new partition count",
   for (int i = 0; i < 8; ++i)
     rr.insert(take(round_robin.send(topic, std::nullopt, "rr")).partition);
   CHECK(rr.size() == 8);
+}
+
+TEST_CASE("a producer refuses rill's internal topics", "[producer][errors]") {
+  // A record rill cannot decode in __consumer_offsets made every consumer group of the broker
+  // fail (kCorruption) from the next open on. Kafka refuses produce requests to its internal
+  // topics too.
+  TempDir dir;
+  auto broker = open_backend(false, dir);
+  {
+    rill::ConsumerGroup g(*broker, "g");  // makes the offsets topic
+    CHECK(g.lag().has_value());
+  }
+  auto internal = take(StringTopic::open(*broker, std::string(rill::Broker::kOffsetsTopic)));
+  StringProducer producer(*broker);
+  const std::int64_t end = internal.log(0)->end_offset();
+  rill_test::require_error(producer.send(internal, "junk", "junk"), ErrorCode::kInvalidArgument);
+  const rill::ProducerRecord<std::string, std::string> one{.key = "junk", .value = "junk"};
+  rill_test::require_error(producer.send_batch(internal, std::span(&one, 1)),
+                           ErrorCode::kInvalidArgument);
+  CHECK(internal.log(0)->end_offset() == end);
+  broker.reset();
+  broker = open_backend(false, dir);
+  CHECK(rill::ConsumerGroup::list(*broker).empty());  // the offsets still load
 }
 
 }  // namespace producer_test

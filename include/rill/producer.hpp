@@ -89,8 +89,8 @@ class Producer {
 
   // Sends one keyed record. Errors, after which nothing was appended: kNotFound (the topic was
   // deleted), kOutOfRange (a partitioner's answer outside the topic), kInvalidArgument (a
-  // serializer refused the key or value, or a negative timestamp), kRecordTooLarge, and the
-  // partition log's kNoSpace / kIoError.
+  // serializer refused the key or value, a negative timestamp, or an internal topic such as
+  // "__consumer_offsets"), kRecordTooLarge, and the partition log's kNoSpace / kIoError.
   Result<RecordMetadata> send(const Topic<K, V>& topic, const K& key, const V& value,
                               std::span<const storage::Header> headers = {},
                               std::int64_t timestamp_ms = storage::kNoTimestamp) {
@@ -117,7 +117,7 @@ class Producer {
   // partitions already appended keep their records.
   Result<std::vector<RecordMetadata>> send_batch(const Topic<K, V>& topic,
                                                  std::span<const ProducerRecord<K, V>> records) {
-    if (topic.deleted()) return topic_deleted(topic);
+    RILL_TRY(check_writable(topic));
     const std::size_t n = records.size();
     std::vector<storage::Record> raw(n);
     std::vector<Routed> routed(n);
@@ -249,7 +249,7 @@ class Producer {
                                   std::span<const storage::Header> headers,
                                   std::int64_t timestamp_ms,
                                   std::optional<std::int32_t> explicit_partition) {
-    if (topic.deleted()) return topic_deleted(topic);
+    RILL_TRY(check_writable(topic));
     KeptScratch kept;
     storage::Record raw;
     RILL_TRY(encode(key, value, kept, raw));
@@ -315,6 +315,18 @@ class Producer {
                                               "', which has " + std::to_string(partitions));
     }
     return p;
+  }
+
+  // A deleted topic (kNotFound), or one of rill's own (kInvalidArgument: "__consumer_offsets"
+  // holds records only rill writes; one it cannot decode broke every consumer group of the
+  // broker at the next open, as Kafka refuses produce requests to its internal topics).
+  static Result<void> check_writable(const Topic<K, V>& topic) {
+    if (topic.deleted()) return topic_deleted(topic);
+    if (Broker::is_internal_topic(topic.name())) [[unlikely]] {
+      return fail(ErrorCode::kInvalidArgument,
+                  "topic '" + topic.name() + "' is internal: only rill writes to it");
+    }
+    return {};
   }
 
   static Unexpected topic_deleted(const Topic<K, V>& topic) {
