@@ -8,10 +8,11 @@
 // writes, safe while the application runs. Commands that change something open it as a
 // rill::Broker and fail with exit code 4 while the application holds it.
 //
-// Exit codes: 0 ok, 1 usage error, 2 not found (directory, topic, partition, group),
+// Exit codes: 0 ok, 1 usage error, 2 not found (directory, topic, partition, group, segment),
 // 3 corruption (damage found by verify, or met while reading), 4 directory locked by a
-// running broker, 5 invalid argument or out of range (a bad offset), 6 I/O or other error,
-// 7 not supported.
+// running broker, 5 invalid argument or out of range (a bad offset, producing to an internal
+// topic, compacting a topic whose policy does not compact), 6 I/O or other error, 7 not
+// supported (a format version this build does not read).
 //
 // CLI11 and nlohmann-json may throw: that is fine here (tools only), never in include/.
 #include <signal.h>
@@ -19,12 +20,15 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -122,10 +126,14 @@ std::unique_ptr<rill::BrokerView> open_view(const Globals& g) {
 }
 
 // A writable broker: fails with exit code 4 while an application has the directory open.
-std::unique_ptr<rill::Broker> open_broker(const Globals& g, bool must_exist = true) {
+// background: false for a command whose report must say all that was done (compact: the
+// background thread's own compaction could otherwise run first and leave it nothing).
+std::unique_ptr<rill::Broker> open_broker(const Globals& g, bool must_exist = true,
+                                          bool background = true) {
   if (must_exist) require_dir(g.dir);
   rill::BrokerOptions o;
   o.prefault_bytes = 0;  // a short-lived tool: no background prefaulting
+  o.background_thread = background;
   o.log_sink = [](const rill::LogEvent& e) {
     if (e.kind == rill::LogEvent::Kind::kRebalance) return;  // the tool's own joins: noise
     std::fprintf(stderr, "rill: %s: %s\n", rill::to_string(e.kind), e.message.c_str());
@@ -207,17 +215,17 @@ int cmd_topics(const Globals& g, bool all) {
 }
 
 json config_json(const rill::TopicConfig& c) {
-  return json{
-      {"partitions", c.partitions},
-      {"segment_bytes", c.segment_bytes},
-      {"segment_ms", c.segment_ms},
-      {"retention_bytes", c.retention_bytes},
-      {"retention_ms", c.retention_ms},
-      {"cleanup_policy", c.cleanup_policy == rill::CleanupPolicy::kCompact ? "compact" : "delete"},
-      {"durability", rill::detail::durability_to_string(c.durability)},
-      {"max_record_bytes", c.max_record_bytes},
-      {"key_serde", c.key_serde},
-      {"value_serde", c.value_serde}};
+  return json{{"partitions", c.partitions},
+              {"segment_bytes", c.segment_bytes},
+              {"segment_ms", c.segment_ms},
+              {"retention_bytes", c.retention_bytes},
+              {"retention_ms", c.retention_ms},
+              {"cleanup_policy", rill::detail::cleanup_policy_name(c.cleanup_policy)},
+              {"delete_retention_ms", c.delete_retention_ms},
+              {"durability", rill::detail::durability_to_string(c.durability)},
+              {"max_record_bytes", c.max_record_bytes},
+              {"key_serde", c.key_serde},
+              {"value_serde", c.value_serde}};
 }
 
 int print_description(const Globals& g, const rill::TopicDescription& d,
@@ -269,7 +277,17 @@ struct CreateArgs {
   std::int64_t retention_bytes = -1;
   std::int64_t retention_ms = -1;
   std::string cleanup_policy = "delete";
+  std::optional<std::int64_t> delete_retention_ms;  // unset: TopicConfig's default
 };
+
+// --cleanup-policy's values, the spellings topic.conf accepts (detail::parse_topic_conf).
+rill::CleanupPolicy parse_cleanup_policy(const std::string& s) {
+  if (s == "delete") return rill::CleanupPolicy::kDelete;
+  if (s == "compact") return rill::CleanupPolicy::kCompact;
+  if (s == "compact,delete" || s == "delete,compact") return rill::CleanupPolicy::kCompactDelete;
+  throw Failure{kExitUsage,
+                "--cleanup-policy wants delete, compact or compact,delete, got '" + s + "'"};
+}
 
 int describe_after_change(const Globals& g, const std::string& topic) {
   auto view = open_view(g);
@@ -290,8 +308,8 @@ int cmd_create(const Globals& g, const CreateArgs& a) {
     }
     c.retention_bytes = a.retention_bytes;
     c.retention_ms = a.retention_ms;
-    c.cleanup_policy = a.cleanup_policy == "compact" ? rill::CleanupPolicy::kCompact
-                                                     : rill::CleanupPolicy::kDelete;
+    c.cleanup_policy = parse_cleanup_policy(a.cleanup_policy);
+    if (a.delete_retention_ms) c.delete_retention_ms = *a.delete_retention_ms;
     take(broker->create_topic(a.topic, c));
   }
   return describe_after_change(g, a.topic);
@@ -322,10 +340,18 @@ struct ProduceArgs {
   std::string topic;
   std::string key_separator;
   std::vector<std::string> headers;
-  std::int32_t partition = -1;
+  std::int32_t partition = -1;  // -1: by key, round-robin without one
 };
 
 int cmd_produce(const Globals& g, const ProduceArgs& a) {
+  // Internal topics hold rill's own records (committed offsets, in group/offset_store.hpp's
+  // format): a line appended there is replayed as a commit, and one that does not decode
+  // fails every group's offset store with kCorruption from then on.
+  if (rill::Broker::is_internal_topic(a.topic)) {
+    throw Failure{kExitInvalid, "topic '" + a.topic +
+                                    "' is internal (its records are rill's own): the tool does "
+                                    "not produce to it"};
+  }
   auto broker = open_broker(g);
   auto state = take(broker->topic_state(a.topic));
   std::vector<std::pair<std::string, std::string>> header_strings;
@@ -346,9 +372,24 @@ int cmd_produce(const Globals& g, const ProduceArgs& a) {
   }
   json produced = json::array();
   std::int64_t count = 0;
-  std::int32_t round_robin = 0;
+  // Unsigned: it wraps after 2^32 keyless lines instead of overflowing (undefined, and then a
+  // negative partition); a wrap only restarts the cycle.
+  std::uint32_t round_robin = 0;
+  // What was appended before a failing line stays appended: say how much, then fail.
+  auto report = [&](const std::string* error) {
+    if (g.json) {
+      json j{{"topic", a.topic}, {"records", count}, {"produced", produced}};
+      if (error != nullptr) j["error"] = *error;
+      print_json(j);
+    } else {
+      std::fprintf(stderr, "produced %lld record(s) to %s%s\n", static_cast<long long>(count),
+                   a.topic.c_str(), error != nullptr ? " before the error below" : "");
+    }
+  };
   std::string line;
   while (std::getline(std::cin, line)) {
+    // A line ending in CRLF (a file from Windows): the '\r' belongs to the line break.
+    if (!line.empty() && line.back() == '\r') line.pop_back();
     rill::storage::Record r;
     std::string_view value = line;
     if (!a.key_separator.empty()) {
@@ -362,18 +403,20 @@ int cmd_produce(const Globals& g, const ProduceArgs& a) {
     r.headers = headers;
     std::int32_t p = a.partition;
     if (p < 0) {
-      p = r.key ? rill::partition_for_key(*r.key, partitions) : round_robin++ % partitions;
+      p = r.key ? rill::partition_for_key(*r.key, partitions)
+                : static_cast<std::int32_t>(round_robin++ % static_cast<std::uint32_t>(partitions));
     }
-    const auto info = take(state->partition(p)->append(r));
+    auto info = state->partition(p)->append(r);
+    if (!info) {
+      const std::string error =
+          "line " + std::to_string(count + 1) + ": " + info.error().to_string();
+      report(&error);
+      throw Failure{exit_code(info.error().code()), error};
+    }
     ++count;
-    if (g.json) produced.push_back({{"partition", p}, {"offset", info.offset}});
+    if (g.json) produced.push_back({{"partition", p}, {"offset", info->offset}});
   }
-  if (g.json) {
-    print_json(json{{"topic", a.topic}, {"records", count}, {"produced", produced}});
-  } else {
-    std::fprintf(stderr, "produced %lld record(s) to %s\n", static_cast<long long>(count),
-                 a.topic.c_str());
-  }
+  report(nullptr);
   return kExitOk;
 }
 
@@ -624,6 +667,11 @@ int cmd_dump(const Globals& g, const std::string& topic, std::int32_t partition,
   take(view->partition(topic, partition));  // the topic and partition exist
   const std::string dir = g.dir + "/" + topic + "/" + std::to_string(partition);
   const auto bases = take(rill::storage::list_segment_bases(dir));
+  if (o.only_segment && std::find(bases.begin(), bases.end(), *o.only_segment) == bases.end()) {
+    throw Failure{kExitNotFound, topic + "-" + std::to_string(partition) +
+                                     " has no segment with base offset " +
+                                     std::to_string(*o.only_segment)};
+  }
   json segments = json::array();
   bool damaged = false;
   for (const std::uint64_t base : bases) {
@@ -886,6 +934,60 @@ int cmd_retention(const Globals& g, const std::vector<std::string>& only) {
   return kExitOk;
 }
 
+// Compacts the topics named, or every topic (internal ones included) whose cleanup policy
+// compacts. A named topic that is missing (exit 2) or whose policy does not compact (exit 5:
+// its readers expect every record) fails the command before any topic is compacted.
+int cmd_compact(const Globals& g, const std::vector<std::string>& only) {
+  auto broker = open_broker(g, true, false);
+  std::vector<std::string> topics;
+  for (const auto& t : only.empty() ? broker->list_topics(true) : only) {
+    const rill::CleanupPolicy policy = take(broker->topic_state(t))->config().cleanup_policy;
+    if (rill::compacts(policy)) {
+      topics.push_back(t);
+    } else if (!only.empty()) {
+      throw Failure{kExitInvalid, "topic '" + t + "' has cleanup_policy=" +
+                                      rill::detail::cleanup_policy_name(policy) +
+                                      ": only compact or compact,delete topics are compacted"};
+    }
+  }
+  json out = json::array();
+  for (const auto& t : topics) {
+    const auto reports = take(broker->compact(t));
+    for (std::size_t p = 0; p < reports.size(); ++p) {
+      const auto& r = reports[p];
+      out.push_back({{"topic", t},
+                     {"partition", p},
+                     {"segments_examined", r.segments_examined},
+                     {"segments_rewritten", r.segments_rewritten},
+                     {"records_before", r.records_before},
+                     {"records_after", r.records_after},
+                     {"bytes_before", r.bytes_before},
+                     {"bytes_after", r.bytes_after},
+                     {"tombstones_dropped", r.tombstones_dropped},
+                     {"keys", r.keys},
+                     {"end_offset", r.end_offset}});
+      if (!g.json) {
+        std::printf(
+            "%s-%zu: rewrote %u of %u sealed segment(s); records %llu -> %llu, bytes %llu -> "
+            "%llu; %llu tombstone(s) dropped; %llu key(s) below offset %lld\n",
+            t.c_str(), p, r.segments_rewritten, r.segments_examined,
+            static_cast<unsigned long long>(r.records_before),
+            static_cast<unsigned long long>(r.records_after),
+            static_cast<unsigned long long>(r.bytes_before),
+            static_cast<unsigned long long>(r.bytes_after),
+            static_cast<unsigned long long>(r.tombstones_dropped),
+            static_cast<unsigned long long>(r.keys), static_cast<long long>(r.end_offset));
+      }
+    }
+  }
+  if (g.json) {
+    print_json(json{{"partitions", out}});
+  } else if (topics.empty()) {
+    std::printf("no topic's cleanup policy compacts: nothing to do\n");
+  }
+  return kExitOk;
+}
+
 int cmd_stats(const Globals& g) {
   auto view = open_view(g);
   const auto s = take(view->stats());
@@ -929,7 +1031,8 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "output JSON for scripts instead of text");
   app.footer(
       "Exit codes: 0 ok, 1 usage, 2 not found, 3 corruption, 4 directory locked by a running "
-      "broker, 5 invalid argument or out of range, 6 I/O or other error, 7 not supported.");
+      "broker, 5 invalid argument or out of range, 6 I/O or other error, 7 not supported (a "
+      "format version).");
 
   std::function<int()> run;
 
@@ -955,9 +1058,15 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   create->add_option("--retention-ms", create_args.retention_ms, "-1: keep forever")
       ->capture_default_str();
-  create->add_option("--cleanup-policy", create_args.cleanup_policy, "delete or compact")
-      ->check(CLI::IsMember({"delete", "compact"}))
+  create
+      ->add_option("--cleanup-policy", create_args.cleanup_policy,
+                   "delete, compact, or compact,delete (both)")
+      ->check(CLI::IsMember({"delete", "compact", "compact,delete", "delete,compact"}))
       ->capture_default_str();
+  create
+      ->add_option("--delete-retention-ms", create_args.delete_retention_ms,
+                   "how long compaction keeps a key's newest tombstone (default: 1 day)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   create->callback([&] { run = [&] { return cmd_create(g, create_args); }; });
 
   auto* del = app.add_subcommand("delete", "delete a topic and its data");
@@ -977,14 +1086,19 @@ int main(int argc, char** argv) {
                       "split each line into key and value at the first SEP (lines without it "
                       "get no key)");
   produce->add_option("-H,--header", produce_args.headers, "name=value, for every record");
-  produce->add_option("-p,--partition", produce_args.partition,
-                      "target partition (default: by key, murmur2; round-robin without key)");
+  produce
+      ->add_option("-p,--partition", produce_args.partition,
+                   "target partition (default, or -1: by key, murmur2; round-robin without key)")
+      ->check(CLI::Range(-1, std::numeric_limits<std::int32_t>::max()));
   produce->callback([&] { run = [&] { return cmd_produce(g, produce_args); }; });
 
   ConsumeArgs consume_args;
   auto* consume = app.add_subcommand("consume", "print records of a topic");
   consume->add_option("topic", consume_args.topic, "topic name")->required();
-  consume->add_option("-p,--partition", consume_args.partition, "one partition (default: all)");
+  auto* consume_partition = consume
+                                ->add_option("-p,--partition", consume_args.partition,
+                                             "one partition (default, or -1: all)")
+                                ->check(CLI::Range(-1, std::numeric_limits<std::int32_t>::max()));
   auto* from_end = consume->add_flag("--from-end", consume_args.from_end,
                                      "start at the end (default: the beginning)");
   auto* offset = consume->add_option("-o,--offset", consume_args.offset, "start at this offset");
@@ -992,16 +1106,26 @@ int main(int argc, char** argv) {
                                  "start at the first record with timestamp >= MS");
   from_end->excludes(offset)->excludes(ts);
   offset->excludes(ts);
-  consume->add_option("-n,--count", consume_args.count, "stop after N records");
+  consume->add_option("-n,--count", consume_args.count, "stop after N records (default: no limit)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   consume->add_flag("-f,--follow", consume_args.follow, "keep tailing new records");
-  consume->add_option("-g,--group", consume_args.group,
-                      "consume as a member of this group and commit (needs the directory "
-                      "unlocked; string keys and values)");
+  // A member starts where its group committed, on the partitions the group assigns it.
+  consume
+      ->add_option("-g,--group", consume_args.group,
+                   "consume as a member of this group and commit (needs the directory "
+                   "unlocked; string keys and values; not with -p, -o, --timestamp)")
+      ->excludes(consume_partition)
+      ->excludes(offset)
+      ->excludes(ts);
   consume->add_flag("--print-key", consume_args.print_key, "print key, separator, value");
   consume->add_flag("--print-meta", consume_args.print_meta,
                     "prefix topic-partition@offset and timestamp");
   consume->add_option("--key-separator", consume_args.key_separator, "default: a tab");
-  consume->add_option("--poll-ms", consume_args.poll_ms, "how often --follow looks for records")
+  // Above 0 (0 spun a CPU), bounded so that the group poll's 10 * MS cannot overflow.
+  consume
+      ->add_option("--poll-ms", consume_args.poll_ms,
+                   "how often --follow looks for records, 1 to 60000")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{60000}))
       ->capture_default_str();
   consume->callback([&] { run = [&] { return cmd_consume(g, consume_args); }; });
 
@@ -1010,7 +1134,9 @@ int main(int argc, char** argv) {
   auto* dump = app.add_subcommand(
       "dump", "a partition's segments batch by batch and record by record, CRC-checked");
   dump->add_option("topic", topic, "topic name")->required();
-  dump->add_option("partition", partition, "partition")->required();
+  dump->add_option("partition", partition, "partition")
+      ->required()
+      ->check(CLI::Range(0, std::numeric_limits<std::int32_t>::max()));
   dump->add_option("--segment", dump_options.only_segment,
                    "only the segment with this base offset");
   dump->add_flag("--print-values", dump_options.print_values, "print keys and values too");
@@ -1059,13 +1185,12 @@ int main(int argc, char** argv) {
   retention->add_option("topics", only, "topics (default: all)");
   retention->callback([&] { run = [&] { return cmd_retention(g, only); }; });
 
-  auto* compact = app.add_subcommand("compact", "compact topics now (not supported yet)");
-  compact->add_option("topics", only, "topics (default: all)");
-  compact->callback([&] {
-    run = []() -> int {
-      throw Failure{kExitUnsupported, "compaction is not implemented in this version of rill"};
-    };
-  });
+  auto* compact = app.add_subcommand(
+      "compact",
+      "compact topics now: keep each key's newest record (needs the directory unlocked)");
+  compact->add_option("topics", only,
+                      "topics (default: every topic whose cleanup policy compacts)");
+  compact->callback([&] { run = [&] { return cmd_compact(g, only); }; });
 
   app.add_subcommand("stats", "offsets, segments and bytes per partition; lag per group")
       ->callback([&] { run = [&] { return cmd_stats(g); }; });
