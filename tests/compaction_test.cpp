@@ -516,4 +516,60 @@ TEST_CASE("under a syncing durability policy, a record not yet synced supersedes
   CHECK(*fresh[0].key() == "other");
 }
 
+TEST_CASE("a damaged batch in one segment leaves that segment alone, not the whole compaction",
+          "[compaction][errors]") {
+  // Recovery checks a sealed segment's CRCs only near its end, so damage earlier in it shows
+  // at compaction's first read. That stopped every compaction of the log for good; now the
+  // damaged segment is left as it is, the others are compacted, and kCorruption comes back.
+  TempDir tmp;
+  const std::string dir = tmp.sub("log");
+  auto clock = std::make_shared<ManualClock>(kNow);
+  const LogConfig c = compaction_config(clock);
+  const std::string v(100, 'v');
+  std::uint64_t superseded_at = 0;
+  std::uint64_t third = 0;
+  std::string segment0;
+  {
+    auto log = open_log(dir, c);
+    for (int i = 0; active_base(*log) == 0; ++i) {  // segment 0: keys that stay
+      const std::string key = "x" + std::to_string(i);
+      REQUIRE(log->append({.key = std::string_view(key), .value = std::string_view(v)}));
+    }
+    segment0 = log->segments().front()->log_path();
+    const std::uint64_t second = active_base(*log);
+    superseded_at = second;
+    while (active_base(*log) == second) {  // segment 1: "a" over and over
+      REQUIRE(log->append({.key = std::string_view("a"), .value = std::string_view(v)}));
+    }
+    third = active_base(*log);  // the active segment, which compaction never rewrites
+    REQUIRE(log->append({.key = std::string_view("a"), .value = std::string_view("last")}));
+  }
+  // A flipped byte in a value of segment 0's first batch: inside its records, past recovery's
+  // quick check.
+  {
+    std::vector<char> bytes = rill_test::read_file(segment0);
+    bytes.at(rill::storage::kFileHeaderSize + 40 + 20) ^= 0x10;
+    rill_test::write_file(segment0, bytes);
+  }
+  auto log = open_log(dir, c);
+  REQUIRE(log->recovery().clean());
+  rill_test::require_error(log->compact(), ErrorCode::kCorruption);
+  // Segment 1 was compacted: no superseded "a" is left in it (its first record, the one whose
+  // append rolled segment 0, has a key of its own and stays).
+  RecordBatch b;
+  std::vector<std::int64_t> a_offsets;
+  for (auto at = static_cast<std::int64_t>(superseded_at); at < static_cast<std::int64_t>(third);
+       at = b.next_offset()) {
+    rill_test::require_ok(log->read_into(at, b, 1000));
+    for (const auto& r : b) {
+      if (r.offset() < static_cast<std::int64_t>(third) && *r.key() == "a") {
+        a_offsets.push_back(r.offset());
+      }
+    }
+  }
+  CHECK(a_offsets.empty());
+  // Segment 0 is as it was: its first record, damaged, is still reported as such.
+  rill_test::require_error(log->read_into(0, b, 1), ErrorCode::kCorruption);
+}
+
 }  // namespace compaction_test

@@ -619,7 +619,8 @@ class Log final : private BackgroundTask {
   // with LogConfig::compact, in the background. Concurrent calls run one at a time.
   //
   // Errors, after which the log stays valid (segments already swapped stay compacted):
-  // kClosed; kCorruption when a batch fails its checks (that segment is left alone);
+  // kClosed; kCorruption when a batch fails its checks (that segment is left alone, the
+  // others are compacted);
   // kIoError / kNoSpace writing the compacted copy.
   //
   // Cost: reads every record once to find the newest offsets (a map of every distinct key,
@@ -1571,11 +1572,23 @@ inline Result<CompactionReport> Log::compact() {
   const std::int64_t now = clock_->now_ms();
 
   // Key -> its newest offset below `end`. The keys view the mappings `segs` keeps alive.
+  // A segment with a batch that fails its checks is left as it is, and its records from the
+  // damage on supersede nothing (unseen, so older versions elsewhere are kept); the other
+  // segments are compacted all the same and the error comes back at the end. Before, one
+  // damaged batch anywhere (recovery checks a sealed segment's CRCs only near its end) stopped
+  // every compaction of the log, for good.
   std::unordered_map<std::string_view, std::uint64_t> newest;
-  for (const auto& seg : segs) {
-    RILL_TRY(for_each_stored_record(*seg, end, [&](const RecordView& r, const StoredRecord& s) {
-      if (const auto key = r.key()) newest.insert_or_assign(*key, s.offset);
-    }));
+  std::vector<bool> damaged(segs.size(), false);
+  Result<void> damage;
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    auto scanned =
+        for_each_stored_record(*segs[i], end, [&](const RecordView& r, const StoredRecord& s) {
+          if (const auto key = r.key()) newest.insert_or_assign(*key, s.offset);
+        });
+    if (!scanned) {
+      damaged[i] = true;
+      if (damage) damage = std::move(scanned);
+    }
   }
   report.keys = newest.size();
 
@@ -1599,6 +1612,7 @@ inline Result<CompactionReport> Log::compact() {
   };
 
   for (std::size_t i = 0; i + 1 < segs.size(); ++i) {  // never the active segment
+    if (damaged[i]) continue;
     const Segment& seg = *segs[i];
     ++report.segments_examined;
     std::uint64_t records = 0;
@@ -1640,6 +1654,7 @@ inline Result<CompactionReport> Log::compact() {
   // relaxed, both: hints for compaction_due() on the background thread.
   cleaned_to_.store(segs.back()->base_offset(), std::memory_order_relaxed);
   tombstone_expiry_ms_.store(expiry, std::memory_order_relaxed);
+  if (!damage) return fail(std::move(damage).error());
   return report;
 }
 
