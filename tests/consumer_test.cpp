@@ -1127,4 +1127,23 @@ TEST_CASE("a consumer at its partition's end makes the appenders fault in their 
   CHECK(read == 1000);
 }
 
+TEST_CASE("a poll of milliseconds::max() blocks until a record arrives", "[consumer][poll]") {
+  // milliseconds::max() overflowed on its way to a deadline: a poll meant to block forever
+  // returned nothing at once, and a loop around it spun.
+  TempDir dir;
+  auto broker = open_backend(true, dir);
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(1)));
+  StringConsumer c(*broker, {.auto_offset_reset = OffsetReset::kEarliest});
+  rill_test::require_ok(c.assign({{"t", 0}}));
+  std::thread producer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    StringProducer p(*broker);
+    take(p.send(topic, "k", "v"));
+  });
+  auto records = take(c.poll(std::chrono::milliseconds::max()));
+  producer.join();
+  REQUIRE(records.size() == 1);
+  CHECK(records.begin()->value == "v");
+}
+
 }  // namespace consumer_test

@@ -752,6 +752,24 @@ TEST_CASE("wait_for returns at once, times out, or wakes on append", "[log][wait
   CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10));
 }
 
+TEST_CASE("a wait of hours::max() waits for the append", "[log][wait]") {
+  // The timeout went through nanoseconds and then now() + timeout, both overflowing: a wait
+  // meant as "forever" returned kTimeout at once.
+  TempDir dir;
+  auto log = open_log(dir.path());
+  std::thread appender([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    append_value(*log, 0);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = log->wait_for(0, std::chrono::hours::max());
+  appender.join();
+  INFO((r ? std::string() : r.error().to_string()));
+  CHECK(r.has_value());
+  CHECK(std::chrono::steady_clock::now() - t0 >= std::chrono::milliseconds(40));
+  CHECK(log->wait_for(0, std::chrono::nanoseconds::max()).has_value());  // there: at once
+}
+
 TEST_CASE("closing a log wakes its waiters and refuses appends", "[log][wait]") {
   TempDir dir;
   auto log = open_log(dir.path());

@@ -189,7 +189,7 @@ class Consumer {
   // kCorruption for records that fail their checks or do not decode; kClosed after close().
   Result<ConsumerRecords<K, V>> poll(std::chrono::milliseconds timeout) {
     RILL_TRY(check_open());
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = detail::deadline_after(timeout);
     ConsumerRecords<K, V> out;
     for (;;) {
       const auto ticket = bell_.prepare();

@@ -26,6 +26,24 @@ static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t),
 
 // Sleeps while `word` still holds `expected`, at most `timeout`. May return early (spurious
 // wake, signal); callers re-check their condition in a loop.
+// steady_clock::now() + timeout, saturating: a timeout of "forever" (duration::max(), of any
+// unit) gives time_point::max() rather than overflowing into the past, which made a wait of
+// nanoseconds::max() (or a poll of milliseconds::max()) return at once. A timeout at or below
+// zero gives now.
+template <typename Rep, typename Period>
+std::chrono::steady_clock::time_point deadline_after(
+    std::chrono::duration<Rep, Period> timeout) noexcept {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now = Clock::now();
+  if (timeout <= timeout.zero()) return now;
+  const Clock::duration room = Clock::time_point::max() - now;
+  // Compared in the timeout's own unit, into which `room` converts down without overflow.
+  if (timeout >= std::chrono::duration_cast<std::chrono::duration<Rep, Period>>(room)) {
+    return Clock::time_point::max();
+  }
+  return now + std::chrono::duration_cast<Clock::duration>(timeout);
+}
+
 inline void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
                        std::chrono::nanoseconds timeout) noexcept {
   if (timeout <= std::chrono::nanoseconds::zero()) return;

@@ -534,10 +534,12 @@ class Log final : private BackgroundTask {
   // Blocks until end_offset() > `offset` (a record at `offset` is readable), or `timeout`
   // passes. Returns at once when that already holds. An append wakes every waiter at once
   // (futex); appends pay nothing for this when nobody waits beyond one ordered store.
-  // Errors: kTimeout, kClosed (the log was closed while waiting).
-  Result<void> wait_for(std::int64_t offset, std::chrono::nanoseconds timeout) const {
+  // Errors: kTimeout, kClosed (the log was closed while waiting). Any duration: one too long
+  // to represent as a deadline (hours::max(), say) waits without a limit.
+  template <typename Rep, typename Period>
+  Result<void> wait_for(std::int64_t offset, std::chrono::duration<Rep, Period> timeout) const {
     if (end_offset() > offset) return {};
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const auto deadline = detail::deadline_after(timeout);
     // seq_cst: the other half of the Dekker pair with the end_offset_ store in append_batch.
     waiters_.fetch_add(1, std::memory_order_seq_cst);
     Result<void> result;
