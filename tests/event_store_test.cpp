@@ -355,6 +355,25 @@ TEST_CASE("a snapshot whose record compaction dropped since is no longer found",
   CHECK(take(snaps.load("x"))->state == 1);
 }
 
+TEST_CASE("a tombstone deletes a key's snapshot; other keys still load", "[es][snapshot]") {
+  // A null value, sent the Kafka way, is how a key's snapshot is deleted. load() decoded it
+  // into the snapshot type and failed with kCorruption until compaction dropped it.
+  TestBroker env;
+  auto snaps = take(Snaps::open(env.broker(), "snaps"));
+  require_ok(snaps.save("k", 5, 1));
+  require_ok(snaps.save("x", 7, 2));
+  rill::Producer<std::string, std::optional<std::int64_t>> producer(env.broker());
+  auto nullable = take(rill::Topic<std::string, std::optional<std::int64_t>>::open(
+      env.broker(), snaps.topic().name()));
+  (void)take(producer.send(nullable, "k", std::nullopt));
+  CHECK_FALSE(take(snaps.load("k")).has_value());
+  CHECK(take(snaps.load("x"))->state == 7);
+  auto fresh = take(Snaps::open(env.broker(), "snaps"));  // an index built from the log
+  CHECK_FALSE(take(fresh.load("k")).has_value());
+  require_ok(snaps.save("k", 9, 3));  // a new snapshot after the delete
+  CHECK(take(snaps.load("k"))->state == 9);
+}
+
 TEST_CASE("a snapshot record without a version header is corruption, not a state",
           "[es][snapshot]") {
   TestBroker env;

@@ -109,10 +109,20 @@ class SnapshotStore {
     if (!s) return fail(std::move(s).error());
     Result<ConsumerBatch<K, S>> batch = ConsumerBatch<K, S>();
     for (;;) {
-      if (s->last == kNoEvents) return std::optional<Snapshot<S>>();
-      batch = topic_.read(p, s->last, 1);
-      if (!batch) return fail(std::move(batch).error());
-      if (!batch->empty() && (*batch)[0].offset == s->last) break;
+      // A tombstone (a null value: the Kafka way to delete a key's snapshot) means none. It
+      // does not decode into S, and load() failed with kCorruption until compaction dropped
+      // it; so did the load of another key whose record was gone, when the read landed on
+      // that tombstone. The record is read untyped first, its offset and null value checked.
+      if (s->last == kNoEvents || s->last_is_tombstone) return std::optional<Snapshot<S>>();
+      storage::RecordBatch raw;
+      if (auto r = log->read_into(s->last, raw, 1); !r) return fail(std::move(r).error());
+      const bool there = !raw.empty() && raw[0].offset() == s->last;
+      if (there && raw[0].is_tombstone()) return std::optional<Snapshot<S>>();
+      if (there) {
+        batch = topic_.read(p, s->last, 1);
+        if (!batch) return fail(std::move(batch).error());
+        if (!batch->empty() && (*batch)[0].offset == s->last) break;
+      }
       // The record is gone, and the read returned the next one kept, which may be another
       // key's. Either a newer snapshot superseded it after the lookup and compaction dropped
       // it (a lookup against the new end finds that one), or it is gone for good (an expired
