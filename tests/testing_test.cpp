@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -376,6 +377,28 @@ TEST_CASE("Catch2 matchers compare topic contents and print the topic on failure
   CHECK(Catch::Detail::stringify(t) ==
         "topic 'totals' holds 3 record(s): { 0@0 key=\"alice\" value=30 ts=7 [h=\"v\"], "
         "0@1 key=\"bob\" value=5 ts=7, 0@2 key=\"alice\" value=42 ts=7 }");
+}
+
+TEST_CASE("size() counts the records a compacted topic holds; advance() saturates", "[testing]") {
+  // size() was end - start offsets per partition: compaction drops records but not offsets,
+  // so a compacted topic reported more records than read_all() returns, and a topic whose
+  // records were all dropped was not empty(). advance(milliseconds::max()) on a clock past 0
+  // overflowed (undefined behaviour; the clock went negative and nothing expired).
+  TestBroker env(1'000);
+  TopicConfig c = TestBroker::default_config(1);
+  c.cleanup_policy = rill::CleanupPolicy::kCompact;
+  c.segment_bytes = 1024;
+  c.max_record_bytes = 512;
+  auto t = take(env.create_topic<std::string, std::int64_t>("latest", c));
+  for (std::int64_t i = 0; i < 60; ++i) (void)take(t.pipe("k" + std::to_string(i % 3), i));
+  (void)take(env->compact("latest"));
+  const auto all = take(t.read_all());
+  REQUIRE(all.size() < 60);
+  CHECK(t.size() == static_cast<std::int64_t>(all.size()));
+  CHECK_FALSE(t.empty());
+
+  env.advance(std::chrono::milliseconds::max());
+  CHECK(env.now_ms() == std::numeric_limits<std::int64_t>::max());
 }
 
 }  // namespace testing_test

@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string_view>
 
@@ -82,9 +83,17 @@ class TestBroker {
   // (ProducerConfig::seed) to make that one repeat too.
   std::uint64_t keyless_seed() const noexcept { return keyless_seed_; }
 
-  // Moves the clock forward by `by`, then runs what fell due (Broker::run_due) before
-  // returning, and says what that was. In memory nothing of it can fail.
-  DueWork advance(std::chrono::milliseconds by) { return advance_to(now_ms() + by.count()); }
+  // Moves the clock forward by `by` (saturating at the clock's largest time, so
+  // milliseconds::max() means "past every timeout"; a negative `by` is a bug: advance_to
+  // moves time back), then runs what fell due (Broker::run_due) before returning, and says
+  // what that was. In memory nothing of it can fail.
+  DueWork advance(std::chrono::milliseconds by) {
+    RILL_ASSERT(by.count() >= 0, "advance() moves time forward; use advance_to() to go back");
+    const std::int64_t now = now_ms();
+    const std::int64_t room = std::numeric_limits<std::int64_t>::max() - now;
+    return advance_to(by.count() >= room ? std::numeric_limits<std::int64_t>::max()
+                                         : now + by.count());
+  }
 
   // Sets the clock to `ms` (it may go back: tests of clock skew), then runs what fell due.
   DueWork advance_to(std::int64_t ms) {
