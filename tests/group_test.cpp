@@ -1430,4 +1430,40 @@ TEST_CASE("a commit keeps a member's session; timeouts not above 0 are refused",
   }
 }
 
+TEST_CASE("a wall clock that jumps does not expire the group's members", "[group][liveness]") {
+  // Liveness was judged on the wall clock: an NTP step or a resumed VM moving it forward by
+  // more than session_timeout_ms removed every member but the caller at the next call, and a
+  // step back kept a dead member for the step's length. Timeouts now run on
+  // Clock::elapsed_ms(), which never jumps.
+  class SteppedWallClock final : public rill::Clock {
+   public:
+    std::int64_t now_ms() const noexcept override { return 1'000'000 + step_.load(); }
+    std::int64_t elapsed_ms() const noexcept override { return elapsed_.load(); }
+    std::atomic<std::int64_t> step_{0};
+    std::atomic<std::int64_t> elapsed_{0};
+  };
+  auto clock = std::make_shared<SteppedWallClock>();
+  TempDir dir;
+  auto broker = open_backend(true, dir, clock);
+  auto topic = take(StringTopic::create(*broker, "t", small_topic(2)));
+  ConsumerConfig cfg = member_config("g", AssignmentStrategy::kRange);
+  cfg.session_timeout_ms = 10'000;
+  cfg.max_poll_interval_ms = 30'000;
+  Group g(*broker, "g");
+  Member& a = g.join({"t"}, AssignmentStrategy::kRange, cfg);
+  Member& b = g.join({"t"}, AssignmentStrategy::kRange, cfg);
+  g.settle();
+  const auto gen = g.describe().generation;
+  clock->step_ += 3'600'000;  // the wall clock jumps an hour ahead
+  g.poll(b);
+  CHECK(g.describe().members.size() == 2);
+  CHECK(g.describe().generation == gen);
+  CHECK(a.lost.empty());
+  // Time that does pass still counts.
+  clock->elapsed_ += 10'001;
+  a.zombie = true;
+  g.poll(b);
+  CHECK(g.describe().members.size() == 1);
+}
+
 }  // namespace group_test

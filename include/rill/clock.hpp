@@ -1,7 +1,7 @@
 // rill/clock.hpp: where rill reads the time.
 //
 // Everything in rill that depends on time (record timestamps, segment roll by age, retention by
-// age, later group timeouts) reads a Clock, never the system clock directly, so a test can
+// age, group timeouts) reads a Clock, never the system clock directly, so a test can
 // drive time by hand with ManualClock and stay deterministic.
 //
 // Thread-safety: both clocks are thread-safe.
@@ -21,12 +21,27 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual std::int64_t now_ms() const noexcept = 0;
+  // Milliseconds from some fixed point, on a clock that never jumps: what timeouts between
+  // two moments are measured on (group members' session and poll timeouts), so that a wall
+  // clock stepped by NTP or a resumed VM neither expires every member at once nor keeps a dead
+  // one. The system clocks read CLOCK_MONOTONIC; a clock that only moves when told to (a
+  // ManualClock, a test's own) is its own elapsed time, the default.
+  virtual std::int64_t elapsed_ms() const noexcept { return now_ms(); }
 };
+
+namespace detail {
+inline std::int64_t monotonic_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace detail
 
 // The system's wall clock (std::chrono::system_clock).
 class SystemClock final : public Clock {
  public:
   std::int64_t now_ms() const noexcept override { return read_ms(); }
+  std::int64_t elapsed_ms() const noexcept override { return detail::monotonic_ms(); }
 
   // now_ms() without a virtual call, for callers that know their clock is this one (the log's
   // append path). On Linux, clock_gettime(CLOCK_REALTIME) directly: what system_clock::now()
@@ -60,6 +75,7 @@ class SystemClock final : public Clock {
 // Elsewhere it is SystemClock.
 class CoarseClock final : public Clock {
  public:
+  std::int64_t elapsed_ms() const noexcept override { return detail::monotonic_ms(); }
   std::int64_t now_ms() const noexcept override {
 #if defined(CLOCK_REALTIME_COARSE)
     struct timespec ts;

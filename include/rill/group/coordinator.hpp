@@ -62,7 +62,7 @@ struct MemberDescription {
   std::string client_id;
   std::vector<std::string> topics;
   std::vector<TopicPartition> assignment;  // what it owns now
-  std::int64_t last_poll_ms = 0;
+  std::int64_t last_poll_ms = 0;           // wall clock (Clock::now_ms) of its last poll
 };
 
 struct GroupDescription {
@@ -105,7 +105,8 @@ class GroupCoordinator {
                            "-" + group_id_ + "-" + std::to_string(++member_seq_);
     Member m;
     m.config = config;
-    m.last_heartbeat_ms = m.last_poll_ms = clock_->now_ms();
+    m.last_heartbeat_ms = m.last_poll_ms = clock_->elapsed_ms();
+    m.last_poll_wall_ms = clock_->now_ms();
     members_.emplace(id, std::move(m));
     rebalance_locked();
     return id;
@@ -138,13 +139,16 @@ class GroupCoordinator {
   // first, and tells this one what to release.
   Heartbeat heartbeat(const std::string& member, bool polled) {
     ReportingLock lock(*this);
-    const std::int64_t now = clock_->now_ms();
+    const std::int64_t now = clock_->elapsed_ms();
     Heartbeat hb;
     // The caller is alive, so it is refreshed before anyone is judged...
     auto it = members_.find(member);
     if (it != members_.end()) {
       it->second.last_heartbeat_ms = now;
-      if (polled) it->second.last_poll_ms = now;
+      if (polled) {
+        it->second.last_poll_ms = now;
+        it->second.last_poll_wall_ms = clock_->now_ms();
+      }
     }
     expire_locked();
     check_partition_counts_locked();
@@ -210,7 +214,7 @@ class GroupCoordinator {
     // A commit is a call of the member: it counts for session_timeout_ms ("no call at all"),
     // so a member that commits as it works through a long batch keeps its session (not its
     // max_poll_interval_ms, which only poll() restarts).
-    it->second.last_heartbeat_ms = std::max(it->second.last_heartbeat_ms, clock_->now_ms());
+    it->second.last_heartbeat_ms = std::max(it->second.last_heartbeat_ms, clock_->elapsed_ms());
     for (const auto& [tp, unused] : offsets) {
       if (it->second.owned.count(tp) == 0) {
         return fail(ErrorCode::kFenced, "member " + member + " of group '" + group_id_ +
@@ -287,7 +291,7 @@ class GroupCoordinator {
                            m.config.client_id,
                            m.config.topics,
                            {m.owned.begin(), m.owned.end()},
-                           m.last_poll_ms};
+                           m.last_poll_wall_ms};
       const auto& target = target_[id];
       moving = moving || md.assignment != target;
       d.members.push_back(std::move(md));
@@ -320,8 +324,9 @@ class GroupCoordinator {
     MemberConfig config;
     std::set<TopicPartition> owned;
     std::int32_t generation = -1;
-    std::int64_t last_heartbeat_ms = 0;
-    std::int64_t last_poll_ms = 0;
+    std::int64_t last_heartbeat_ms = 0;  // Clock::elapsed_ms()
+    std::int64_t last_poll_ms = 0;       // Clock::elapsed_ms()
+    std::int64_t last_poll_wall_ms = 0;  // Clock::now_ms(), for describe()
   };
 
   Unexpected fenced(const std::string& member) const {
@@ -339,7 +344,7 @@ class GroupCoordinator {
   }
 
   std::size_t expire_locked() {
-    const std::int64_t now = clock_->now_ms();
+    const std::int64_t now = clock_->elapsed_ms();  // timeouts: never on a wall clock that jumps
     std::size_t removed = 0;
     for (auto it = members_.begin(); it != members_.end();) {
       const Member& m = it->second;
