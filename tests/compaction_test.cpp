@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -570,6 +571,31 @@ TEST_CASE("a damaged batch in one segment leaves that segment alone, not the who
   CHECK(a_offsets.empty());
   // Segment 0 is as it was: its first record, damaged, is still reported as such.
   rill_test::require_error(log->read_into(0, b, 1), ErrorCode::kCorruption);
+}
+
+TEST_CASE("a compaction interval of 'never' does not run compaction at every tick",
+          "[compaction][background]") {
+  // The background check converted compaction_check_ms to nanoseconds, which overflowed for a
+  // value near INT64_MAX (a natural "never") and came out negative: compaction then ran at
+  // every tick instead of never.
+  auto clock = std::make_shared<ManualClock>(kNow);
+  LogConfig c = compaction_config(clock);
+  c.compact = true;
+  c.compaction_check_ms = std::numeric_limits<std::int64_t>::max();
+  c.durability = rill::storage::Durability::interval(std::numeric_limits<std::int64_t>::max());
+  auto background = std::make_shared<rill::storage::Background>(rill::storage::Background::kManual);
+  c.background = background;
+  TempDir tmp;
+  auto log = open_log(tmp.sub("log"), c);
+  const std::string v(100, 'v');
+  while (log->segment_count() < 3) {
+    REQUIRE(log->append({.key = std::string_view("a"), .value = std::string_view(v)}));
+  }
+  const auto before = log->compacted_segments();
+  const auto durable = log->durable_offset();
+  for (int i = 0; i < 3; ++i) background->run_once();
+  CHECK(log->compacted_segments() == before);  // no compaction
+  CHECK(log->durable_offset() == durable);     // no interval sync either
 }
 
 }  // namespace compaction_test

@@ -1204,21 +1204,21 @@ class Log final : private BackgroundTask {
     using namespace std::chrono;
     if (!prefault_off_.load(std::memory_order_relaxed)) prefault();
     const std::int64_t now = steady_clock::now().time_since_epoch().count();
+    // Whether `ms` milliseconds have passed since `since` (steady_clock ticks), compared in
+    // milliseconds: an interval near INT64_MAX ms (a natural "never") overflowed on its way to
+    // nanoseconds and came out negative, so the work ran at every tick.
+    const auto passed = [now](std::int64_t since, std::int64_t ms) {
+      return duration_cast<milliseconds>(steady_clock::duration(now - since)).count() >= ms;
+    };
     if (config_.durability.mode == Durability::Mode::kInterval &&
-        now - last_sync_ns_.load(std::memory_order_relaxed) >=
-            duration_cast<steady_clock::duration>(milliseconds(config_.durability.interval_ms))
-                .count()) {
+        passed(last_sync_ns_.load(std::memory_order_relaxed), config_.durability.interval_ms)) {
       (void)flush();
     }
-    if (config_.retention_ms >= 0 &&
-        now - last_retention_ns_ >= duration_cast<steady_clock::duration>(seconds(1)).count()) {
+    if (config_.retention_ms >= 0 && passed(last_retention_ns_, 1000)) {
       (void)enforce_retention();
       last_retention_ns_ = now;
     }
-    if (config_.compact &&
-        now - last_compaction_check_ns_ >=
-            duration_cast<steady_clock::duration>(milliseconds(config_.compaction_check_ms))
-                .count()) {
+    if (config_.compact && passed(last_compaction_check_ns_, config_.compaction_check_ms)) {
       last_compaction_check_ns_ = now;
       if (compaction_due()) (void)compact();
     }
