@@ -136,7 +136,10 @@ inline const char* to_string(LogEvent::Kind k) noexcept {
 
 // Where LogEvents go. Called with no lock of rill's held (so it may call back into the broker),
 // possibly from several threads at once (appenders, the background thread, group members):
-// it must be thread-safe. Keep it short: an appender may be the one calling it.
+// it must be thread-safe, and must not throw (on the background thread an exception ends the
+// process). Keep it short: an appender may be the one calling it. Retention events may come
+// from the broker's background thread: there, creating, deleting or growing topics (which
+// open or close logs on that thread's task list) waits for the thread and deadlocks.
 using LogSink = std::function<void(const LogEvent&)>;
 
 struct BrokerOptions {

@@ -82,7 +82,11 @@
 // are excluded for that reason; your own pointer-holding structs need their own Serde). The
 // name is "trivial:" + SerdeName<T>::value when the user gives one, else "trivial:<sizeof T>":
 // C++ has no portable, stable type name (typeid().name() differs between compilers and is
-// mangled), so without a given name a topic can only check the size.
+// mangled), so without a given name a topic can only check the size. Two structs of the same
+// size then open each other's topics, and bytes written by one, read as the other, may hold
+// values its members cannot take: a bool that is neither true nor false, an enum outside its
+// range, which is undefined behaviour to use. Give such structs a SerdeName, or a Serde that
+// checks them.
 //
 //   template <>
 //   struct rill::SerdeName<Point> {

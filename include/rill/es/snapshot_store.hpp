@@ -22,6 +22,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,7 +140,11 @@ class SnapshotStore {
       std::int64_t n = 0;
       const char* end = h.value->data() + h.value->size();
       auto [ptr, ec] = std::from_chars(h.value->data(), end, n);
-      if (ec == std::errc() && ptr == end && n >= kNoEvents) version = n;
+      // Below INT64_MAX: rebuild() folds the events after it (version + 1).
+      if (ec == std::errc() && ptr == end && n >= kNoEvents &&
+          n < std::numeric_limits<std::int64_t>::max()) {
+        version = n;
+      }
     }
     if (!version) {
       return fail(ErrorCode::kCorruption, topic_.name() + "-" + std::to_string(p) + " offset " +

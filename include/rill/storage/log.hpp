@@ -131,7 +131,9 @@ struct LogConfig {
   mode_t dir_mode = detail::kDefaultDirMode;
   // Called after retention deleted segments (not when it deleted none), with no lock of the
   // log held, on the thread that ran retention (an appender, the background thread, or the
-  // caller of enforce_retention). Empty: nothing is called.
+  // caller of enforce_retention). Empty: nothing is called. It must not throw (on the
+  // background thread an exception ends the process), and must not open or close a log that
+  // shares this log's Background (its worker runs the callback while it holds its task list).
   std::function<void(const RetentionReport&)> on_retention{};
 };
 
