@@ -1169,6 +1169,30 @@ TEST_CASE("an append that wakes a blocked reader makes the appenders fault pages
   check_all(*m.log, 0, 1000);
 }
 
+TEST_CASE("a segment prefaulted to its end asks the worker for nothing more", "[log][prefault]") {
+  // Near a segment's end (all of it when prefault_bytes is two segments or more) every append
+  // found prefaulting due, because prefaulted_to cannot pass the segment's capacity: each one
+  // after a worker round woke the worker again, which then ran rounds back to back.
+  RILL_REQUIRE_POPULATE();
+  auto background = std::make_shared<rill::storage::Background>(rill::storage::Background::kManual);
+  TempDir dir;
+  LogConfig c;
+  c.segment_bytes = 1u << 20;
+  c.max_record_bytes = 4096;
+  c.prefault_bytes = 4u << 20;  // more than the segment: it is prefaulted whole
+  c.background = background;
+  auto log = open_log(dir.path(), c);
+  append_value(*log, 0, 1000);
+  for (int i = 0; i < 3; ++i) background->run_once();  // the worker prefaults to the end
+  const auto before = background->wakes();
+  for (std::int64_t i = 1; i <= 20; ++i) {
+    append_value(*log, i, 1000);
+    background->run_once();  // a round between appends, as a running worker gives
+  }
+  CHECK(log->segment_count() == 1);
+  CHECK(background->wakes() == before);
+}
+
 TEST_CASE("faulting in pages past the end of a truncated file fails without a signal",
           "[log][prefault]") {
   RILL_REQUIRE_POPULATE();

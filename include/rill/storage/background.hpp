@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -72,6 +74,9 @@ class Background {
     tasks_.erase(std::remove(tasks_.begin(), tasks_.end(), task), tasks_.end());
   }
 
+  // How many times wake() was called (attaches included): what the tasks asked of the thread.
+  std::uint64_t wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
+
   // Runs every attached task's tick() once, now, on the calling thread (for a manual
   // Background; on one with a thread it is a round in addition to the thread's).
   void run_once() {
@@ -81,6 +86,7 @@ class Background {
 
   // Asks for a round soon: a short lock and a notify (a manual Background only notes it).
   void wake() {
+    wakes_.fetch_add(1, std::memory_order_relaxed);  // relaxed: a statistic
     {
       std::lock_guard lock(wake_mu_);
       woken_ = true;
@@ -120,6 +126,7 @@ class Background {
   std::condition_variable cv_;
   bool woken_ = false;
   bool stop_ = false;
+  std::atomic<std::uint64_t> wakes_{0};
   std::thread thread_;  // last: starts once everything above is constructed
 };
 

@@ -910,10 +910,14 @@ class Log final : private BackgroundTask {
     const bool sync_now = config_.durability.mode == Durability::Mode::kEveryAppend ||
                           (config_.durability.mode == Durability::Mode::kEveryRecords &&
                            unsynced_records_ >= config_.durability.every_records);
+    // Not once the segment is prefaulted to its end: then there is nothing to do before the
+    // roll, and asking anyway kept the worker running rounds back to back through the last
+    // prefault_bytes / 2 of every segment (all of it when prefault_bytes >= 2 segments).
+    const std::uint64_t prefaulted = seg->prefaulted_to().load(std::memory_order_relaxed);
     const bool prefault_due = background_ != nullptr && config_.prefault_bytes != 0 &&
                               !prefault_off_.load(std::memory_order_relaxed) &&
-                              seg->write_position() + config_.prefault_bytes / 2 >
-                                  seg->prefaulted_to().load(std::memory_order_relaxed);
+                              prefaulted < seg->capacity_bytes() &&
+                              seg->write_position() + config_.prefault_bytes / 2 > prefaulted;
     const bool retention_due = std::exchange(retention_due_, false);
     // While readers keep up, this append faults the next pages in itself (see provision());
     // the segment is held so that a roll and retention meanwhile cannot unmap it. relaxed: a
