@@ -32,6 +32,14 @@ using Store = rill::es::EventStore<std::string, std::int64_t>;
 
 int rounds() { return rill_test::sanitizer_build() ? 100 : 500; }
 
+// Segments that roll after a few dozen records.
+rill::TopicConfig small_segments() {
+  rill::TopicConfig config;
+  config.segment_bytes = 4096;
+  config.max_record_bytes = 1024;
+  return config;
+}
+
 // Each round both threads read nothing new, wait at the barrier, then append with `expected`
 // (the same for both). Returns, per round, how many appends succeeded.
 template <typename Append>
@@ -151,9 +159,7 @@ TEST_CASE("a snapshot load whose record is compacted away under it finds the new
   // while newer snapshots fill and roll the segment and compaction drops the one it looked up
   // read an empty batch there, and returned "no snapshot"; it now looks again.
   TestBroker env;
-  rill::TopicConfig config;
-  config.segment_bytes = 4096;
-  config.max_record_bytes = 1024;
+  const rill::TopicConfig config = small_segments();
   using Snaps = rill::es::SnapshotStore<std::string, std::int64_t>;
   auto snaps = take(Snaps::open(env.broker(), "snaps", config));
   std::int64_t version = 0;  // the newest saved; written by the main thread only
@@ -192,9 +198,7 @@ TEST_CASE("a store catching up while retention deletes segments under it goes on
   // retention deleted the segment it was about to read, the catch-up returned kOutOfRange and
   // version() failed. It now goes on from the log's new start.
   TestBroker env;
-  rill::TopicConfig config;
-  config.segment_bytes = 4096;
-  config.max_record_bytes = 1024;
+  rill::TopicConfig config = small_segments();
   config.retention_bytes = 0;  // each roll deletes every sealed segment
   auto writer = take(Store::open(env.broker(), "ledger", config));
   auto reader = take(Store::open(env.broker(), "ledger", config));

@@ -280,11 +280,9 @@ struct CreateArgs {
   std::optional<std::int64_t> delete_retention_ms;  // unset: TopicConfig's default
 };
 
-// --cleanup-policy's values, the spellings topic.conf accepts (detail::parse_topic_conf).
+// --cleanup-policy's values, the spellings topic.conf accepts.
 rill::CleanupPolicy parse_cleanup_policy(const std::string& s) {
-  if (s == "delete") return rill::CleanupPolicy::kDelete;
-  if (s == "compact") return rill::CleanupPolicy::kCompact;
-  if (s == "compact,delete" || s == "delete,compact") return rill::CleanupPolicy::kCompactDelete;
+  if (const auto p = rill::detail::parse_cleanup_policy(s)) return *p;
   throw Failure{kExitUsage,
                 "--cleanup-policy wants delete, compact or compact,delete, got '" + s + "'"};
 }

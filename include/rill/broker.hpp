@@ -260,6 +260,15 @@ inline const char* cleanup_policy_name(CleanupPolicy p) noexcept {
   return "delete";
 }
 
+// A cleanup policy from its name as topic.conf (and the tool) spell it: cleanup_policy_name's
+// names, and "delete,compact" for compact,delete. nullopt for anything else.
+inline std::optional<CleanupPolicy> parse_cleanup_policy(std::string_view s) noexcept {
+  if (s == "delete") return CleanupPolicy::kDelete;
+  if (s == "compact") return CleanupPolicy::kCompact;
+  if (s == "compact,delete" || s == "delete,compact") return CleanupPolicy::kCompactDelete;
+  return std::nullopt;
+}
+
 // topic.conf: "# comment" lines and key=value lines; every key below must appear once, but
 // delete_retention_ms (added with compaction) may be missing: it then takes its default.
 inline std::string format_topic_config(const TopicConfig& t) {
@@ -334,15 +343,10 @@ inline Result<TopicConfig> parse_topic_config(std::string_view text, const std::
   if (!num("retention_ms", t.retention_ms)) return bad("retention_ms");
   if (!num("max_record_bytes", t.max_record_bytes)) return bad("max_record_bytes");
   const std::string* policy = get("cleanup_policy");
-  if (policy != nullptr && *policy == "delete") {
-    t.cleanup_policy = CleanupPolicy::kDelete;
-  } else if (policy != nullptr && *policy == "compact") {
-    t.cleanup_policy = CleanupPolicy::kCompact;
-  } else if (policy != nullptr && (*policy == "compact,delete" || *policy == "delete,compact")) {
-    t.cleanup_policy = CleanupPolicy::kCompactDelete;
-  } else {
-    return bad("cleanup_policy");
-  }
+  const std::optional<CleanupPolicy> parsed =
+      policy != nullptr ? parse_cleanup_policy(*policy) : std::nullopt;
+  if (!parsed) return bad("cleanup_policy");
+  t.cleanup_policy = *parsed;
   const std::string* d = get("durability");
   if (d == nullptr) return bad("durability");
   if (*d == "os_cache") {
